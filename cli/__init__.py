@@ -1,0 +1,59 @@
+"""The ``consent-ledger`` command: record and read consent from the shell.
+
+A thin face over :class:`consent_ledger.ConsentLedger`. Data goes to stdout; errors go
+to stderr as one ``Error: ...`` line, with exit status 1 for a refused command or bad
+data and 2 for a usage mistake.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from consent_ledger.cli.consent import change, confirm, opt_in, opt_out
+from consent_ledger.cli.demo import demo
+from consent_ledger.cli.ledger import business, init
+from consent_ledger.cli.notices import notice
+from consent_ledger.cli.reading import history, status
+from pydantic import ValidationError
+
+from consent_ledger import ConsentLedgerError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming each invalid field and what is wrong with it."""
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "input"
+        problems.append(f"{field}: {item['msg']}")
+    return "; ".join(problems)
+
+
+class LedgerGroup(click.Group):
+    """Turns the library's errors into one ``Error: ...`` line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command, translating ledger and validation errors."""
+        try:
+            return super().invoke(ctx)
+        except ConsentLedgerError as e:
+            raise click.ClickException(str(e)) from e
+        except ValidationError as e:
+            raise click.ClickException(describe(e)) from e
+
+
+@click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="consent-ledger")
+def main() -> None:
+    """An append-only, provable ledger of consent for business messaging.
+
+    Record opt-ins, opt-outs and category changes for WhatsApp, SMS and e-mail; ask what a
+    person's consent is now or was at any moment; read the full history an auditor asks for.
+    Personal data is encrypted per person with keys kept outside the database.
+    """
+
+
+for command in (init, business, notice, opt_in, opt_out, change, confirm, status, history, demo):
+    main.add_command(command)

@@ -1,0 +1,87 @@
+"""consent-ledger: an event-sourced, tamper-evident consent ledger for business messaging."""
+
+from .application import BusinessInfo, ConsentLedger, KeyLocation, Recorded
+from .commands import (
+    ChangeCategories,
+    ConfirmOptIn,
+    Evidence,
+    OptIn,
+    OptOut,
+    PublishNotice,
+    RegisterBusiness,
+)
+from .domain import Business, ConsentRecord, Notice, NoticeVersion
+from .exceptions import (
+    BusinessExistsError,
+    BusinessNotFoundError,
+    ConcurrentUpdateError,
+    ConsentLedgerError,
+    ConsentRuleError,
+    InvalidIdentifierError,
+    InvalidInputError,
+    KeyMaterialError,
+    LedgerExistsError,
+    LedgerNotFoundError,
+    MissingKeyError,
+    NotALedgerError,
+    NoticeNotFoundError,
+    NoticeRuleError,
+    StoreUnavailableError,
+    SubjectNotFoundError,
+    UnknownCategoryError,
+    WrongKeyError,
+)
+from .history import HistoryEntry, SubjectHistory, SubjectStatus
+from .identifiers import Identifier, IdentifierKind
+from .keys import MasterKey
+from .status import ConsentState, State
+from .taxonomy import CATEGORIES, Channel, LegalBasis, Method, TemplateCategory
+
+__all__ = [
+    "CATEGORIES",
+    "Business",
+    "BusinessExistsError",
+    "BusinessInfo",
+    "BusinessNotFoundError",
+    "ChangeCategories",
+    "Channel",
+    "ConcurrentUpdateError",
+    "ConfirmOptIn",
+    "ConsentLedger",
+    "ConsentLedgerError",
+    "ConsentRecord",
+    "ConsentRuleError",
+    "ConsentState",
+    "Evidence",
+    "HistoryEntry",
+    "Identifier",
+    "IdentifierKind",
+    "InvalidIdentifierError",
+    "InvalidInputError",
+    "KeyLocation",
+    "KeyMaterialError",
+    "LedgerExistsError",
+    "LedgerNotFoundError",
+    "LegalBasis",
+    "MasterKey",
+    "Method",
+    "MissingKeyError",
+    "NotALedgerError",
+    "Notice",
+    "NoticeNotFoundError",
+    "NoticeRuleError",
+    "NoticeVersion",
+    "OptIn",
+    "OptOut",
+    "PublishNotice",
+    "Recorded",
+    "RegisterBusiness",
+    "State",
+    "StoreUnavailableError",
+    "SubjectHistory",
+    "SubjectNotFoundError",
+    "SubjectStatus",
+    "TemplateCategory",
+    "UnknownCategoryError",
+    "WrongKeyError",
+]

@@ -1,0 +1,641 @@
+"""The consent ledger: the application services import, and the CLI is a face of.
+
+Open a ledger with :meth:`ConsentLedger.open` (or make one with :meth:`ConsentLedger.create`),
+then record consent with typed commands and read it back::
+
+    ledger = ConsentLedger.open("consent-ledger.db")
+    ledger.opt_in(OptIn(business_id="acme", identifier="+447700900123",
+                        categories=("offers",), notice="web-form@2", method="web-form"))
+    ledger.get_status("+447700900123", business_id="acme")
+
+Commands load the subject's record, call one method on it and save; a write that loses a
+race with another writer is retried on fresh state, so no event is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Mapper
+from uuid_utils.compat import uuid7
+
+from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion
+from .exceptions import (
+    BusinessExistsError,
+    BusinessNotFoundError,
+    ConcurrentUpdateError,
+    KeyMaterialError,
+    MissingKeyError,
+    NotALedgerError,
+    NoticeNotFoundError,
+    SubjectNotFoundError,
+    WrongKeyError,
+)
+from .history import SubjectHistory, SubjectStatus, history_entry
+from .identifiers import Identifier
+from .keys import KeyRing, MasterKey, read_key_file, write_key_file
+from .persistence import LedgerRecorder, NewSubject, OrjsonTranscoder, PydanticMapper
+from .stores import Store, parse_store
+
+if TYPE_CHECKING:
+    from eventsourcing.utils import EnvType
+
+    from .commands import (
+        ChangeCategories,
+        ConfirmOptIn,
+        ConsentCommand,
+        OptIn,
+        OptOut,
+        PublishNotice,
+        RegisterBusiness,
+    )
+    from .keys import DataKey
+    from .values import Sealed
+
+LEDGER_FORMAT = "consent-ledger/1"
+KEY_ENV = "CONSENT_LEDGER_KEY"
+KEY_FILE_ENV = "CONSENT_LEDGER_KEY_FILE"
+MAX_ATTEMPTS = 10
+BACKOFF_SECONDS = 0.002  # doubled after each lost race, with jitter, up to 0.25 s
+
+TAggregate = TypeVar("TAggregate", bound=Aggregate)
+Seal = Callable[[Any, str], "Sealed | None"]
+
+
+@dataclass(frozen=True)
+class KeyLocation:
+    """Where a ledger's master key is kept (a file, or an environment variable)."""
+
+    file: Path | None
+    env_var: str | None = None
+
+    def __str__(self) -> str:
+        """A phrase naming the place."""
+        if self.file is not None:
+            return f"key file {self.file}"
+        return f"environment variable {self.env_var}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a consent command wrote: the subject, the event and when it was recorded."""
+
+    subject_id: UUID
+    version: int
+    event_type: str
+    recorded_at: datetime
+    new_subject: bool
+
+
+@dataclass(frozen=True)
+class BusinessInfo:
+    """A registered business."""
+
+    business_id: str
+    display_name: str
+    notice_ids: tuple[str, ...]
+
+
+class ConsentLedger(Application[UUID]):
+    """An append-only ledger of consent for business messaging."""
+
+    name = "ConsentLedger"
+    env: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, env: EnvType | None = None, *, keyring: KeyRing) -> None:
+        """Open the event store named by ``env`` with the keys of ``keyring``.
+
+        Prefer :meth:`open` and :meth:`create`, which find the store and the key and check
+        that they belong together.
+        """
+        self._keyring = keyring
+        self._data_keys: dict[UUID, DataKey] = {}
+        super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Events are pydantic models stored as JSON."""
+        return PydanticMapper(transcoder=OrjsonTranscoder())
+
+    @property
+    def ledger_recorder(self) -> LedgerRecorder:
+        """The recorder, with the ledger's key and lookup tables."""
+        return cast("LedgerRecorder", self.recorder)
+
+    # Opening and creating.
+
+    @classmethod
+    def create(
+        cls,
+        db: str | Path,
+        *,
+        key_file: Path | None = None,
+        master_key: MasterKey | None = None,
+        business: RegisterBusiness | None = None,
+    ) -> tuple[ConsentLedger, KeyLocation]:
+        """Create a ledger, its key material and optionally its default business.
+
+        An SQLite ledger keeps its key in a file beside the database (mode 0600) unless
+        ``key_file`` or ``CONSENT_LEDGER_KEY[_FILE]`` say otherwise; a PostgreSQL ledger
+        needs ``key_file`` (created) or an existing key in ``CONSENT_LEDGER_KEY``.
+
+        Raises:
+            LedgerExistsError: a ledger or key file exists there already.
+            MissingKeyError: a PostgreSQL ledger was given nowhere to keep its key.
+        """
+        store = parse_store(db)
+        store.prepare_new()
+        master, location = _new_key(store, key_file, master_key)
+        ledger_id = str(uuid7())
+        if location.file is not None:
+            write_key_file(location.file, ledger_id, master)
+        try:
+            ledger = cls(env=store.env(create=True), keyring=KeyRing(master))
+            ledger.ledger_recorder.write_meta(
+                {
+                    "format": LEDGER_FORMAT,
+                    "ledger_id": ledger_id,
+                    "key_check": ledger._keyring.key_check(ledger_id),
+                    "created_at": datetime.now(UTC).isoformat(),
+                }
+            )
+            if business is not None:
+                ledger.register_business(business)
+                ledger.ledger_recorder.write_meta({"default_business": business.business_id})
+        except BaseException:
+            store.remove()
+            if location.file is not None:
+                location.file.unlink(missing_ok=True)
+            raise
+        return ledger, location
+
+    @classmethod
+    def open(
+        cls, db: str | Path, *, key_file: Path | None = None, master_key: MasterKey | None = None
+    ) -> ConsentLedger:
+        """Open an existing ledger with its master key.
+
+        The key is, in order: ``master_key``; ``key_file``; ``CONSENT_LEDGER_KEY`` (base64);
+        ``CONSENT_LEDGER_KEY_FILE``; for SQLite, the key file beside the database.
+
+        Raises:
+            LedgerNotFoundError: there is no ledger at ``db``.
+            NotALedgerError: ``db`` holds something else.
+            MissingKeyError: no key was found.
+            WrongKeyError: the key belongs to another ledger.
+        """
+        store = parse_store(db)
+        store.check_is_ledger()
+        key_ledger_id, master, location = _find_key(store, key_file, master_key)
+        ledger = cls(env=store.env(create=False), keyring=KeyRing(master))
+        try:
+            ledger._check_key(key_ledger_id, location)
+        except BaseException:
+            ledger.close()
+            raise
+        return ledger
+
+    def _check_key(self, key_ledger_id: str | None, location: KeyLocation | None) -> None:
+        meta = self.ledger_recorder.select_meta()
+        if meta.get("format") != LEDGER_FORMAT:
+            msg = (
+                f"this ledger has format {meta.get('format')!r}; this version reads {LEDGER_FORMAT}"
+            )
+            raise NotALedgerError(msg)
+        ledger_id = meta["ledger_id"]
+        where = f" from {location}" if location else ""
+        if key_ledger_id is not None and key_ledger_id != ledger_id:
+            msg = f"the key{where} belongs to ledger {key_ledger_id}, not to this one ({ledger_id})"
+            raise WrongKeyError(msg)
+        if self._keyring.key_check(ledger_id) != meta["key_check"]:
+            msg = f"the master key{where} does not open this ledger ({ledger_id})"
+            raise WrongKeyError(msg)
+
+    @property
+    def default_business(self) -> str | None:
+        """The business commands apply to when they name none (set by ``create``)."""
+        return self.ledger_recorder.select_meta().get("default_business")
+
+    # Businesses and notices.
+
+    def register_business(self, command: RegisterBusiness) -> BusinessInfo:
+        """Register a business.
+
+        Raises:
+            BusinessExistsError: the id is taken.
+        """
+        business = Business.register(command.business_id, command.display_name)
+        try:
+            self.save(business)
+        except IntegrityError:
+            msg = f"business {command.business_id!r} is registered already"
+            raise BusinessExistsError(msg) from None
+        return _business_info(business)
+
+    def get_business(self, business_id: str) -> BusinessInfo:
+        """A registered business.
+
+        Raises:
+            BusinessNotFoundError: none is registered under ``business_id``.
+        """
+        return _business_info(self._get_business(business_id))
+
+    def _get_business(self, business_id: str) -> Business:
+        business = self._find(Business, Business.create_id(business_id))
+        if business is None:
+            msg = (
+                f"no business {business_id!r} in this ledger; register it with: "
+                f"consent-ledger business register {business_id} --name NAME"
+            )
+            raise BusinessNotFoundError(msg)
+        return business
+
+    def publish_notice(self, command: PublishNotice) -> NoticeVersion:
+        """Publish the next version of a notice (version 1 creates it).
+
+        Raises:
+            BusinessNotFoundError: the business is not registered.
+            NoticeRuleError: the text does not name the business.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            _back_off(attempt)
+            business = self._get_business(command.business_id)
+            notice_id = Notice.create_id(command.business_id, command.notice_id)
+            notice = self._find(Notice, notice_id)
+            if notice is None:
+                notice = Notice.register(command.business_id, command.notice_id)
+                business.add_notice(command.notice_id)
+            version = notice.publish(
+                business,
+                language=command.language,
+                channel=command.channel,
+                categories=command.categories,
+                text=command.text,
+                policy_url=command.policy_url,
+            )
+            try:
+                self.save(notice, business)
+            except IntegrityError:
+                continue
+            return version
+        what = f"notice {command.notice_id!r}"
+        raise _conflict(what)
+
+    def get_notice(
+        self, business_id: str, notice_id: str, version: int | None = None
+    ) -> NoticeVersion:
+        """A published notice version, or its latest version when ``version`` is None.
+
+        Raises:
+            NoticeNotFoundError: the notice or the version does not exist.
+        """
+        notice = self._find(Notice, Notice.create_id(business_id, notice_id))
+        if notice is None:
+            msg = f"business {business_id!r} has published no notice {notice_id!r}"
+            raise NoticeNotFoundError(msg)
+        return notice.get_version(version)
+
+    def list_notices(self, business_id: str) -> list[NoticeVersion]:
+        """The latest version of each notice of a business, in the order first published.
+
+        Raises:
+            BusinessNotFoundError: the business is not registered.
+        """
+        business = self._get_business(business_id)
+        return [self.get_notice(business_id, notice_id) for notice_id in business.notice_ids]
+
+    def list_notice_versions(self, business_id: str, notice_id: str) -> list[NoticeVersion]:
+        """Every version of a notice, oldest first.
+
+        Raises:
+            NoticeNotFoundError: the notice does not exist.
+        """
+        notice = self._find(Notice, Notice.create_id(business_id, notice_id))
+        if notice is None:
+            msg = f"business {business_id!r} has published no notice {notice_id!r}"
+            raise NoticeNotFoundError(msg)
+        return list(notice.versions)
+
+    # Consent.
+
+    def opt_in(self, command: OptIn) -> Recorded:
+        """Record an opt-in, backed by the notice the person saw.
+
+        Raises:
+            NoticeNotFoundError: the notice (version) was never published.
+            NoticeRuleError: the notice does not cover the channel or categories.
+        """
+        notice = self.get_notice(command.business_id, *command.notice)
+
+        def change(record: ConsentRecord, seal: Seal) -> None:
+            record.opt_in(
+                notice,
+                channel=command.channel,
+                categories=command.categories,
+                sender=command.sender,
+                provenance=command.provenance(),
+                expires_at=command.expires_at,
+                awaiting_confirmation=command.awaiting_confirmation,
+                legal_basis=command.legal_basis,
+                jurisdiction=command.jurisdiction,
+                evidence=seal(command.evidence, "evidence"),
+            )
+
+        return self._record_change(command, change)
+
+    def confirm_opt_in(self, command: ConfirmOptIn) -> Recorded:
+        """Record the confirmation of an opt-in that awaited it (double opt-in).
+
+        Raises:
+            SubjectNotFoundError: the person has no consent record.
+            ConsentRuleError: nothing awaited confirmation.
+        """
+        self._require_subject(command.business_id, command.identifier)
+
+        def change(record: ConsentRecord, seal: Seal) -> None:
+            record.confirm_opt_in(
+                channel=command.channel,
+                categories=command.categories,
+                sender=command.sender,
+                provenance=command.provenance(),
+                evidence=seal(command.evidence, "evidence"),
+            )
+
+        return self._record_change(command, change)
+
+    def opt_out(self, command: OptOut) -> Recorded:
+        """Record an opt-out. Never refused: a person with no record gets one."""
+
+        def change(record: ConsentRecord, seal: Seal) -> None:
+            record.opt_out(
+                channel=command.channel,
+                categories=command.categories,
+                sender=command.sender,
+                provenance=command.provenance(),
+                reason=command.reason,
+                evidence=seal(command.evidence, "evidence"),
+            )
+
+        return self._record_change(command, change)
+
+    def change_categories(self, command: ChangeCategories) -> Recorded:
+        """Record a change that grants some categories and withdraws others.
+
+        Raises:
+            NoticeNotFoundError: the notice (version) was never published.
+            NoticeRuleError: categories are granted without a notice that covers them.
+            ConsentRuleError: nothing changes, or a category is granted and withdrawn.
+        """
+        notice = self.get_notice(command.business_id, *command.notice) if command.notice else None
+
+        def change(record: ConsentRecord, seal: Seal) -> None:
+            record.change_categories(
+                notice,
+                channel=command.channel,
+                granted=command.grant,
+                withdrawn=command.withdraw,
+                sender=command.sender,
+                provenance=command.provenance(),
+                expires_at=command.expires_at,
+                legal_basis=command.legal_basis,
+                jurisdiction=command.jurisdiction,
+                evidence=seal(command.evidence, "evidence"),
+            )
+
+        return self._record_change(command, change)
+
+    def _record_change(
+        self, command: ConsentCommand, change: Callable[[ConsentRecord, Seal], None]
+    ) -> Recorded:
+        """Apply ``change`` to the person's record and save it, retrying lost races."""
+        self._get_business(command.business_id)
+        for attempt in range(MAX_ATTEMPTS):
+            _back_off(attempt)
+            record, new_subject = self._load_or_start(command.business_id, command.identifier)
+            data_key = self._data_key(record.id)
+
+            def seal(
+                value: Any, purpose: str, record: ConsentRecord = record, key: DataKey = data_key
+            ) -> Sealed | None:
+                if value is None:
+                    return None
+                plain = value.model_dump(mode="json", exclude_none=True)
+                return key.seal(plain, version=record.version + 1, purpose=purpose)
+
+            change(record, seal)
+            try:
+                self.save(record, new_subjects=[new_subject] if new_subject else [])
+            except IntegrityError:
+                continue  # another writer got there first: start again from fresh state
+            last = record.changes[-1]
+            return Recorded(
+                subject_id=record.id,
+                version=record.version,
+                event_type=type(last).__name__,
+                recorded_at=last.timestamp,
+                new_subject=new_subject is not None,
+            )
+        what = f"the consent record of {command.identifier}"
+        raise _conflict(what)
+
+    def _load_or_start(
+        self, business_id: str, identifier: Identifier
+    ) -> tuple[ConsentRecord, NewSubject | None]:
+        lookup = self._keyring.lookup(business_id, identifier)
+        subject_id = self.ledger_recorder.find_subject(lookup)
+        if subject_id is not None:
+            return self._get_record(subject_id), None
+        subject_id = uuid7()
+        data_key, wrapped = self._keyring.new_data_key(subject_id)
+        self._data_keys[subject_id] = data_key
+        sealed = data_key.seal(identifier.value, version=1, purpose="identifier")
+        record = ConsentRecord.register(subject_id, business_id, identifier.kind, sealed)
+        return record, NewSubject(subject_id=subject_id, lookup=lookup, wrapped_key=wrapped)
+
+    def _data_key(self, subject_id: UUID) -> DataKey:
+        data_key = self._find_data_key(subject_id)
+        if data_key is None:
+            msg = f"the data key of subject {subject_id} is gone: its personal data was erased"
+            raise KeyMaterialError(msg)
+        return data_key
+
+    def _find_data_key(self, subject_id: UUID) -> DataKey | None:
+        data_key = self._data_keys.get(subject_id)
+        if data_key is None:
+            wrapped = self.ledger_recorder.select_wrapped_key(subject_id)
+            if wrapped is None:
+                return None
+            data_key = self._keyring.unwrap(subject_id, wrapped)
+            self._data_keys[subject_id] = data_key
+        return data_key
+
+    # Queries.
+
+    def find_subject(self, identifier: Identifier | str, *, business_id: str) -> UUID | None:
+        """The id of the person's consent record with a business, if they have one."""
+        identifier = _identifier(identifier)
+        return self.ledger_recorder.find_subject(self._keyring.lookup(business_id, identifier))
+
+    def get_status(
+        self,
+        identifier: Identifier | str,
+        *,
+        business_id: str,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> SubjectStatus:
+        """A person's consent per channel, category and sender.
+
+        ``at`` is the moment asked about (default now): events that occurred by then count,
+        even if recorded later. ``known_at`` limits the events to those recorded by then
+        (default: everything recorded so far); ``known_at=T, at=T`` gives what the ledger
+        would have answered at T.
+
+        Raises:
+            SubjectNotFoundError: the person has no consent record with the business.
+        """
+        record = self._get_record(self._require_subject(business_id, _identifier(identifier)))
+        now = datetime.now(UTC)
+        at = at or (known_at if known_at is not None and known_at < now else now)
+        known_at = known_at or now
+        return SubjectStatus(
+            subject_id=record.id,
+            business_id=record.business_id,
+            identifier=str(_identifier(identifier)),
+            at=at,
+            known_at=known_at,
+            consents=record.status(at, known_at),
+        )
+
+    def get_history(self, identifier: Identifier | str, *, business_id: str) -> SubjectHistory:
+        """Every event of a person's consent record, oldest first, personal data opened.
+
+        Raises:
+            SubjectNotFoundError: the person has no consent record with the business.
+        """
+        subject_id = self._require_subject(business_id, _identifier(identifier))
+        data_key = self._find_data_key(subject_id)
+
+        def unseal(sealed: Sealed | None, version: int, purpose: str) -> Any:
+            if sealed is None or data_key is None:
+                return None
+            return data_key.open(sealed, version=version, purpose=purpose)
+
+        entries = [history_entry(event, unseal) for event in self.events.get(subject_id)]
+        return SubjectHistory(
+            subject_id=subject_id,
+            business_id=business_id,
+            identifier=entries[0].identifier if entries else None,
+            entries=entries,
+        )
+
+    def _require_subject(self, business_id: str, identifier: Identifier) -> UUID:
+        subject_id = self.find_subject(identifier, business_id=business_id)
+        if subject_id is None:
+            msg = f"business {business_id!r} has no consent record for {identifier}"
+            raise SubjectNotFoundError(msg)
+        return subject_id
+
+    def _get_record(self, subject_id: UUID) -> ConsentRecord:
+        record = self._find(ConsentRecord, subject_id)
+        if record is None:
+            msg = f"no consent record {subject_id}"
+            raise SubjectNotFoundError(msg)
+        return record
+
+    def _find(self, cls: type[TAggregate], aggregate_id: UUID) -> TAggregate | None:
+        try:
+            aggregate: object = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(aggregate, cls):
+            msg = f"aggregate {aggregate_id} is a {type(aggregate).__name__}, not a {cls.__name__}"
+            raise TypeError(msg)
+        return aggregate
+
+
+def _identifier(identifier: Identifier | str) -> Identifier:
+    return Identifier.parse(identifier) if isinstance(identifier, str) else identifier
+
+
+def _business_info(business: Business) -> BusinessInfo:
+    return BusinessInfo(
+        business_id=business.business_id,
+        display_name=business.display_name,
+        notice_ids=tuple(business.notice_ids),
+    )
+
+
+def _back_off(attempt: int) -> None:
+    """Wait before retrying a lost race, so that racing writers spread out."""
+    if attempt:
+        time.sleep(random.uniform(0, min(0.25, BACKOFF_SECONDS * 2**attempt)))  # noqa: S311
+
+
+def _conflict(what: str) -> ConcurrentUpdateError:
+    msg = (
+        f"{what} was changed by other writers {MAX_ATTEMPTS} times while this command ran; "
+        "nothing was recorded: run it again"
+    )
+    return ConcurrentUpdateError(msg)
+
+
+def _new_key(
+    store: Store, key_file: Path | None, master_key: MasterKey | None
+) -> tuple[MasterKey, KeyLocation]:
+    """The master key of a new ledger, and where it will be kept."""
+    if master_key is not None:
+        return master_key, KeyLocation(file=key_file)
+    if key_file is None and os.environ.get(KEY_ENV):
+        return MasterKey.from_text(os.environ[KEY_ENV]), KeyLocation(file=None, env_var=KEY_ENV)
+    key_file = key_file or _env_path(KEY_FILE_ENV) or store.default_key_file
+    if key_file is None:
+        msg = (
+            f"a PostgreSQL ledger keeps its master key outside the database: pass --key-file "
+            f"PATH to create one there, or set {KEY_ENV} to a base64 key of 32 bytes"
+        )
+        raise MissingKeyError(msg)
+    if key_file.exists():
+        msg = f"a key file already exists at {key_file}; refusing to overwrite it"
+        raise KeyMaterialError(msg)
+    return MasterKey.generate(), KeyLocation(file=key_file)
+
+
+def _find_key(
+    store: Store, key_file: Path | None, master_key: MasterKey | None
+) -> tuple[str | None, MasterKey, KeyLocation | None]:
+    """The master key of an existing ledger: the ledger id it claims, the key, its place."""
+    if master_key is not None:
+        return None, master_key, None
+    if key_file is None and os.environ.get(KEY_ENV):
+        location = KeyLocation(file=None, env_var=KEY_ENV)
+        return None, MasterKey.from_text(os.environ[KEY_ENV]), location
+    key_file = key_file or _env_path(KEY_FILE_ENV) or store.default_key_file
+    if key_file is None:
+        msg = (
+            f"no master key for the ledger at {store}: set {KEY_ENV} or {KEY_FILE_ENV}, "
+            "or pass --key-file"
+        )
+        raise MissingKeyError(msg)
+    try:
+        ledger_id, master = read_key_file(key_file)
+    except MissingKeyError:
+        msg = (
+            f"no key file at {key_file} for the ledger at {store}: without its master key "
+            f"a ledger cannot be opened (set {KEY_FILE_ENV} or pass --key-file)"
+        )
+        raise MissingKeyError(msg) from None
+    return ledger_id, master, KeyLocation(file=key_file)
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None

@@ -1,0 +1,224 @@
+"""Key material: the master key, the keys derived from it, and per-subject data keys.
+
+The master key lives outside the database (a key file beside an SQLite ledger, or an
+environment variable / file for PostgreSQL). From it, HKDF derives three keys:
+
+* the *key-wrapping key*, which wraps each subject's data key before it is stored;
+* the *lookup pepper*, which turns an identifier into a keyed HMAC for lookups, so the
+  database never holds an identifier or a plain hash of one;
+* the *check key*, which proves a master key belongs to a ledger without revealing it.
+
+Each subject's personal data is sealed (AES-256-GCM) with that subject's own data key.
+Destroying the data key forgets the person (crypto-shredding) and changes no stored event.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .exceptions import KeyMaterialError, MissingKeyError
+from .values import Sealed
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from uuid import UUID
+
+    from .identifiers import Identifier
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+KEY_FILE_FORMAT = "consent-ledger-key/1"
+_PAD_TO = 64  # seal plaintexts in 64-byte buckets, so ciphertext length hides value length
+
+
+@dataclass(frozen=True)
+class MasterKey:
+    """The ledger's root secret (32 random bytes)."""
+
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        """Refuse anything but a 32-byte key."""
+        if len(self.secret) != KEY_BYTES:
+            msg = f"a master key has {KEY_BYTES} bytes, this one has {len(self.secret)}"
+            raise KeyMaterialError(msg)
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        """A new random master key."""
+        return cls(os.urandom(KEY_BYTES))
+
+    @classmethod
+    def from_text(cls, text: str) -> MasterKey:
+        """Read a master key from its base64 text form.
+
+        Raises:
+            KeyMaterialError: the text is not base64 of 32 bytes.
+        """
+        try:
+            secret = base64.b64decode(text.strip(), validate=True)
+        except binascii.Error:
+            msg = "the master key is not valid base64"
+            raise KeyMaterialError(msg) from None
+        return cls(secret)
+
+    def to_text(self) -> str:
+        """The base64 text form of the key, as key files and CONSENT_LEDGER_KEY hold it."""
+        return base64.b64encode(self.secret).decode()
+
+
+def _derive(master: MasterKey, purpose: str) -> bytes:
+    info = f"consent-ledger/v1/{purpose}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(
+        master.secret
+    )
+
+
+class KeyRing:
+    """The keys derived from one master key, and the operations that need them."""
+
+    def __init__(self, master: MasterKey) -> None:
+        """Derive the wrapping key, lookup pepper and check key from ``master``."""
+        self._wrapping = AESGCM(_derive(master, "key-wrapping"))
+        self._pepper = _derive(master, "identifier-lookup")
+        self._check = _derive(master, "key-check")
+
+    def key_check(self, ledger_id: str) -> str:
+        """A value stored in the ledger that tells whether a key is the right one."""
+        return hmac.new(self._check, ledger_id.encode(), hashlib.sha256).hexdigest()
+
+    def lookup(self, business_id: str, identifier: Identifier) -> bytes:
+        """The keyed HMAC under which a business finds a person by an identifier."""
+        message = f"{business_id}\x1f{identifier.kind}\x1f{identifier.value}".encode()
+        return hmac.new(self._pepper, message, hashlib.sha256).digest()
+
+    def new_data_key(self, subject_id: UUID) -> tuple[DataKey, bytes]:
+        """A fresh data key for a subject, with its wrapped form to store."""
+        secret = os.urandom(KEY_BYTES)
+        nonce = os.urandom(NONCE_BYTES)
+        wrapped = nonce + self._wrapping.encrypt(nonce, secret, subject_id.bytes)
+        return DataKey(subject_id, secret), wrapped
+
+    def unwrap(self, subject_id: UUID, wrapped: bytes) -> DataKey:
+        """Recover a subject's data key from its stored, wrapped form.
+
+        Raises:
+            KeyMaterialError: the wrapped key was not made by this key ring for this subject.
+        """
+        try:
+            secret = self._wrapping.decrypt(
+                wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], subject_id.bytes
+            )
+        except InvalidTag:
+            msg = f"the data key of subject {subject_id} does not open with this master key"
+            raise KeyMaterialError(msg) from None
+        return DataKey(subject_id, secret)
+
+
+class DataKey:
+    """One subject's data key: seals and opens that subject's personal data."""
+
+    def __init__(self, subject_id: UUID, secret: bytes) -> None:
+        """Hold ``secret`` as the data key of ``subject_id``."""
+        self.subject_id = subject_id
+        self._aead = AESGCM(secret)
+
+    def seal(self, value: Any, *, version: int, purpose: str) -> Sealed:
+        """Encrypt a JSON-able value for the event at ``version`` of this subject.
+
+        The subject id, event version and purpose are bound as associated data, so a
+        sealed value cannot be moved to another event or field without detection.
+        """
+        plaintext = orjson.dumps(value)
+        plaintext += b" " * (-len(plaintext) % _PAD_TO)
+        nonce = os.urandom(NONCE_BYTES)
+        ciphertext = self._aead.encrypt(nonce, plaintext, self._context(version, purpose))
+        return Sealed(nonce=_b64(nonce), ct=_b64(ciphertext))
+
+    def open(self, sealed: Sealed, *, version: int, purpose: str) -> Any:
+        """Decrypt a value sealed by :meth:`seal` for the same version and purpose.
+
+        Raises:
+            KeyMaterialError: the value was altered, moved, or sealed with another key.
+        """
+        nonce = base64.b64decode(sealed.nonce)
+        ciphertext = base64.b64decode(sealed.ct)
+        try:
+            plaintext = self._aead.decrypt(nonce, ciphertext, self._context(version, purpose))
+        except InvalidTag:
+            msg = (
+                f"sealed {purpose} of subject {self.subject_id} at version {version} "
+                "does not open: altered, moved, or sealed with another key"
+            )
+            raise KeyMaterialError(msg) from None
+        return orjson.loads(plaintext)
+
+    def _context(self, version: int, purpose: str) -> bytes:
+        return self.subject_id.bytes + f"|{version}|{purpose}".encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def write_key_file(path: Path, ledger_id: str, master: MasterKey) -> None:
+    """Create a key file readable by its owner only (mode 0600); never overwrite one.
+
+    Raises:
+        KeyMaterialError: the file exists already or cannot be created.
+    """
+    content = orjson.dumps(
+        {"format": KEY_FILE_FORMAT, "ledger_id": ledger_id, "master_key": master.to_text()},
+        option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE,
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        msg = f"a key file already exists at {path}; refusing to overwrite it"
+        raise KeyMaterialError(msg) from None
+    except OSError as e:
+        msg = f"cannot create key file {path}: {e.strerror}"
+        raise KeyMaterialError(msg) from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(content)
+
+
+def read_key_file(path: Path) -> tuple[str | None, MasterKey]:
+    """Read a key file: the id of the ledger it belongs to, and the master key.
+
+    Raises:
+        MissingKeyError: there is no file at ``path``.
+        KeyMaterialError: the file is readable by others, or is not a key file.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        msg = f"no key file at {path}"
+        raise MissingKeyError(msg) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        msg = (
+            f"key file {path} can be read by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"restrict it with: chmod 600 {path}"
+        )
+        raise KeyMaterialError(msg)
+    try:
+        data = orjson.loads(path.read_bytes())
+        if data.get("format") != KEY_FILE_FORMAT:
+            raise TypeError  # noqa: TRY301 (one error for every kind of malformed file)
+        return data.get("ledger_id"), MasterKey.from_text(data["master_key"])
+    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
+        msg = f"{path} is not a consent-ledger key file"
+        raise KeyMaterialError(msg) from None

@@ -1,0 +1,279 @@
+"""How events and key material are stored: the mapper, and recorders for SQLite and PostgreSQL.
+
+Events are stored as JSON (orjson) with their schema version; reading an older version
+runs the event class's upcasters (``upcast_v1_v2`` ...) before validation.
+
+Besides the event log, a ledger keeps three small mutable tables, in the same database:
+
+* ``ledger_meta``: the ledger's id, format and key check;
+* ``subject_keys``: each subject's data key, wrapped by the master key (deleting a row
+  forgets the person);
+* ``subject_lookup``: keyed HMAC of (business, identifier) -> subject id.
+
+A new subject's key and lookup rows are written in the same transaction as its first
+events, so a subject never exists half-made, and two writers that start the same new
+subject at once collide on the lookup key: one wins, the other retries and finds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import get_topic, resolve_topic
+from psycopg.sql import SQL, Identifier
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from eventsourcing.domain import DomainEventProtocol
+    from psycopg import Cursor
+    from psycopg.rows import DictRow
+
+
+class OrjsonTranscoder(Transcoder):
+    """Encodes plain JSON-able values with orjson."""
+
+    def encode(self, obj: Any) -> bytes:
+        """JSON bytes of ``obj``."""
+        return orjson.dumps(obj)
+
+    def decode(self, data: bytes) -> Any:
+        """The value of JSON bytes."""
+        return orjson.loads(data)
+
+
+class PydanticMapper(Mapper[UUID]):
+    """Maps pydantic domain events to stored events and back, with upcasting.
+
+    The stored state is the event's JSON without its id and version (those are columns),
+    plus ``class_version``: the schema version the event was written with.
+    """
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        """The stored form of a domain event."""
+        event = cast("Any", domain_event)
+        state = event.model_dump(mode="json", exclude={"originator_id", "originator_version"})
+        state["class_version"] = type(event).class_version
+        data = self.transcoder.encode(state)
+        if self.compressor:
+            data = self.compressor.compress(data)
+        if self.cipher:
+            data = self.cipher.encrypt(data)
+        return StoredEvent(
+            originator_id=event.originator_id,
+            originator_version=event.originator_version,
+            topic=get_topic(type(event)),
+            state=data,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """The domain event of a stored event, upcast to the current schema version."""
+        cls = resolve_topic(stored_event.topic)
+        data = stored_event.state
+        if self.cipher:
+            data = self.cipher.decrypt(data)
+        if self.compressor:
+            data = self.compressor.decompress(data)
+        state = self.transcoder.decode(data)
+        version = state.pop("class_version", 1)
+        while version < cls.class_version:
+            getattr(cls, f"upcast_v{version}_v{version + 1}")(state)
+            version += 1
+        state["originator_id"] = stored_event.originator_id
+        state["originator_version"] = stored_event.originator_version
+        return cast("DomainEventProtocol[UUID]", cls.model_validate(state))
+
+
+@dataclass(frozen=True)
+class NewSubject:
+    """The rows a new subject needs beside its first events."""
+
+    subject_id: UUID
+    lookup: bytes
+    wrapped_key: bytes
+
+
+class LedgerRecorder(Protocol):
+    """What the ledger needs from a recorder beyond the event log."""
+
+    def select_meta(self) -> dict[str, str]:
+        """The ledger's metadata."""
+
+    def write_meta(self, values: Mapping[str, str]) -> None:
+        """Add or replace metadata."""
+
+    def find_subject(self, lookup: bytes) -> UUID | None:
+        """The subject found under a lookup key, if any."""
+
+    def select_wrapped_key(self, subject_id: UUID) -> bytes | None:
+        """A subject's wrapped data key, or None if it was never made or was destroyed."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
+    """The SQLite event log, plus the ledger's metadata, subject keys and lookups."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        """The event table's statements, and the ledger's own tables."""
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS ledger_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            (
+                "CREATE TABLE IF NOT EXISTS subject_keys (subject_id TEXT PRIMARY KEY, "
+                "wrapped_key BLOB NOT NULL, created_at TEXT NOT NULL)"
+            ),
+            (
+                "CREATE TABLE IF NOT EXISTS subject_lookup (lookup BLOB PRIMARY KEY, "
+                "subject_id TEXT NOT NULL) WITHOUT ROWID"
+            ),
+        ]
+
+    def _insert_events(
+        self,
+        c: SQLiteCursor,
+        stored_events: Sequence[StoredEvent],
+        *,
+        new_subjects: Sequence[NewSubject] = (),
+        **kwargs: Any,
+    ) -> Sequence[int] | None:
+        for subject in new_subjects:
+            c.execute(
+                "INSERT INTO subject_keys (subject_id, wrapped_key, created_at) VALUES (?, ?, ?)",
+                (subject.subject_id.hex, subject.wrapped_key, _now()),
+            )
+            c.execute(
+                "INSERT INTO subject_lookup (lookup, subject_id) VALUES (?, ?)",
+                (subject.lookup, subject.subject_id.hex),
+            )
+        return super()._insert_events(c, stored_events, **kwargs)
+
+    def select_meta(self) -> dict[str, str]:
+        """The ledger's metadata."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT name, value FROM ledger_meta")
+            return {row["name"]: row["value"] for row in c.fetchall()}
+
+    def write_meta(self, values: Mapping[str, str]) -> None:
+        """Add or replace metadata."""
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(
+                "INSERT INTO ledger_meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                list(values.items()),
+            )
+
+    def find_subject(self, lookup: bytes) -> UUID | None:
+        """The subject found under a lookup key, if any."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT subject_id FROM subject_lookup WHERE lookup = ?", (lookup,))
+            row = c.fetchone()
+        return None if row is None else UUID(row["subject_id"])
+
+    def select_wrapped_key(self, subject_id: UUID) -> bytes | None:
+        """A subject's wrapped data key, or None."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT wrapped_key FROM subject_keys WHERE subject_id = ?", (subject_id.hex,)
+            )
+            row = c.fetchone()
+        return None if row is None else bytes(row["wrapped_key"])
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL event log, plus the ledger's metadata, subject keys and lookups."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        """Name the ledger's tables after the events table and add their statements."""
+        super().__init__(datastore, events_table_name=events_table_name)
+        prefix = events_table_name.removesuffix("_events")
+        schema = Identifier(datastore.schema)
+        self.meta_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_meta"))
+        self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_keys"))
+        self.lookup_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_lookup"))
+        self.sql_create_statements.extend(
+            [
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, value text NOT NULL)"
+                ).format(self.meta_table),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (subject_id uuid PRIMARY KEY, "
+                    "wrapped_key bytea NOT NULL, created_at timestamptz NOT NULL)"
+                ).format(self.keys_table),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (lookup bytea PRIMARY KEY, "
+                    "subject_id uuid NOT NULL)"
+                ).format(self.lookup_table),
+            ]
+        )
+
+    def _insert_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        *,
+        new_subjects: Sequence[NewSubject] = (),
+        **kwargs: Any,
+    ) -> None:
+        for subject in new_subjects:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} (subject_id, wrapped_key, created_at) VALUES (%s, %s, %s)"
+                ).format(self.keys_table),
+                (subject.subject_id, subject.wrapped_key, datetime.now(UTC)),
+            )
+            curs.execute(
+                SQL("INSERT INTO {} (lookup, subject_id) VALUES (%s, %s)").format(
+                    self.lookup_table
+                ),
+                (subject.lookup, subject.subject_id),
+            )
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def select_meta(self) -> dict[str, str]:
+        """The ledger's metadata."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT name, value FROM {}").format(self.meta_table))
+            return {row["name"]: row["value"] for row in curs.fetchall()}
+
+    def write_meta(self, values: Mapping[str, str]) -> None:
+        """Add or replace metadata."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {} (name, value) VALUES (%s, %s) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                ).format(self.meta_table),
+                list(values.items()),
+            )
+
+    def find_subject(self, lookup: bytes) -> UUID | None:
+        """The subject found under a lookup key, if any."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT subject_id FROM {} WHERE lookup = %s").format(self.lookup_table),
+                (lookup,),
+            )
+            row = curs.fetchone()
+        return None if row is None else cast("UUID", row["subject_id"])
+
+    def select_wrapped_key(self, subject_id: UUID) -> bytes | None:
+        """A subject's wrapped data key, or None."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT wrapped_key FROM {} WHERE subject_id = %s").format(self.keys_table),
+                (subject_id,),
+            )
+            row = curs.fetchone()
+        return None if row is None else bytes(row["wrapped_key"])

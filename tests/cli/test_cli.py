@@ -1,0 +1,442 @@
+"""The command line, as a user types it: stdout, stderr and exit status."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+from click.testing import CliRunner, Result
+from consent_ledger.cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+NOTICE_TEXT = "Yes, Acme Outfitters may message me on WhatsApp about orders and offers."
+ADA = "+44 7700 900123"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path, runner: CliRunner) -> str:
+    """An SQLite ledger with business acme and notice whatsapp-optin@1."""
+    path = str(tmp_path / "ledger.db")
+    ok(runner, "init", "--db", path, "--business", "acme", "--business-name", "Acme Outfitters")
+    ok(
+        runner,
+        "notice",
+        "publish",
+        "whatsapp-optin",
+        "--db",
+        path,
+        "--language",
+        "en",
+        "-c",
+        "order-updates,offers",
+        input=NOTICE_TEXT,
+    )
+    return path
+
+
+def ok(runner: CliRunner, *args: str, input: str | None = None) -> Result:  # noqa: A002
+    result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def fails(runner: CliRunner, *args: str, code: int = 1, input: str | None = None) -> Result:  # noqa: A002
+    result = runner.invoke(main, list(args), input=input)
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert result.stdout == ""
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result
+
+
+def opt_in(runner: CliRunner, db: str, *extra: str) -> Result:
+    return ok(
+        runner,
+        "opt-in",
+        ADA,
+        "--db",
+        db,
+        "-c",
+        "offers",
+        "--notice",
+        "whatsapp-optin@1",
+        "--method",
+        "web-form",
+        *extra,
+    )
+
+
+class TestInit:
+    def test_creates_the_ledger_and_says_where_the_key_is(
+        self, tmp_path: Path, runner: CliRunner
+    ) -> None:
+        result = ok(runner, "init", "--db", str(tmp_path / "l.db"))
+
+        assert f"Created consent ledger at {tmp_path / 'l.db'}" in result.stdout
+        assert f"Master key written to {tmp_path / 'l.db.key'} (mode 0600)" in result.stdout
+        assert (tmp_path / "l.db.key").exists()
+
+    def test_refuses_an_existing_ledger(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "init", "--db", db)
+
+        assert (
+            result.stderr == f"Error: {db} exists already; choose another path for a new ledger\n"
+        )
+
+    def test_business_needs_its_name(self, tmp_path: Path, runner: CliRunner) -> None:
+        result = fails(runner, "init", "--db", str(tmp_path / "l.db"), "--business", "x", code=2)
+
+        assert "--business and --business-name go together" in result.stderr
+        assert not (tmp_path / "l.db").exists()
+
+    def test_takes_the_db_from_the_environment(
+        self, tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("CONSENT_LEDGER_DB", str(tmp_path / "env.db"))
+
+        ok(runner, "init")
+
+        assert (tmp_path / "env.db").exists()
+
+
+class TestNotices:
+    def test_publish_shows_the_version_and_content_hash(self, db: str, runner: CliRunner) -> None:
+        result = ok(
+            runner,
+            "notice",
+            "publish",
+            "whatsapp-optin",
+            "--db",
+            db,
+            "--language",
+            "en",
+            "-c",
+            "order-updates",
+            "-c",
+            "offers",
+            "-c",
+            "recommendations",
+            input=NOTICE_TEXT + " And recommendations.",
+        )
+
+        assert result.stdout.startswith("Published notice whatsapp-optin@2 sha256:")
+
+    def test_show_prints_the_full_text(self, db: str, runner: CliRunner) -> None:
+        result = ok(runner, "notice", "show", "whatsapp-optin@1", "--db", db)
+
+        assert "notice:       whatsapp-optin@1" in result.stdout
+        assert "categories:   offers order-updates" in result.stdout
+        assert result.stdout.rstrip().endswith(NOTICE_TEXT)
+
+    def test_show_as_json(self, db: str, runner: CliRunner) -> None:
+        data = json.loads(
+            ok(runner, "notice", "show", "whatsapp-optin", "--db", db, "--format", "json").stdout
+        )
+
+        assert data["text"] == NOTICE_TEXT
+        assert data["business_name"] == "Acme Outfitters"
+        assert data["content_hash"].startswith("sha256:")
+
+    def test_list(self, db: str, runner: CliRunner) -> None:
+        rows = list(
+            csv.DictReader(
+                io.StringIO(ok(runner, "notice", "list", "--db", db, "--format", "csv").stdout)
+            )
+        )
+
+        assert [(r["notice"], r["categories"]) for r in rows] == [
+            ("whatsapp-optin@1", "offers order-updates")
+        ]
+
+    def test_a_notice_that_does_not_name_the_business_is_refused(
+        self, db: str, runner: CliRunner
+    ) -> None:
+        result = fails(
+            runner,
+            "notice",
+            "publish",
+            "vague",
+            "--db",
+            db,
+            "--language",
+            "en",
+            "-c",
+            "offers",
+            input="We may send you offers.",
+        )
+
+        assert result.stderr.startswith("Error: the notice text does not name the business")
+
+    def test_an_unknown_category_is_refused(self, db: str, runner: CliRunner) -> None:
+        result = fails(
+            runner,
+            "notice",
+            "publish",
+            "x",
+            "--db",
+            db,
+            "--language",
+            "en",
+            "-c",
+            "ofers",
+            input=NOTICE_TEXT,
+        )
+
+        assert result.stderr.startswith("Error: unknown category 'ofers'; known categories: ")
+
+
+class TestRecordAndRead:
+    def test_opt_in_then_status_as_json(self, db: str, runner: CliRunner) -> None:
+        recorded = opt_in(runner, db, "--collection-point", "checkout")
+        status = json.loads(
+            ok(runner, "status", "+447700900123", "--db", db, "--format", "json").stdout
+        )
+
+        assert "Recorded OptedIn #2 for +447700900123" in recorded.stdout
+        assert status["identifier"] == "+447700900123"
+        assert [
+            (c["channel"], c["category"], c["state"], c["notice"], c["event_version"])
+            for c in status["consents"]
+        ] == [("whatsapp", "offers", "granted", "whatsapp-optin@1", 2)]
+
+    def test_national_form_with_region(self, db: str, runner: CliRunner) -> None:
+        opt_in(runner, db)
+
+        result = ok(runner, "status", "07700 900123", "--region", "GB", "--db", db)
+
+        assert "whatsapp  offers" in result.stdout
+
+    def test_opt_out_all_then_status_table(self, db: str, runner: CliRunner) -> None:
+        opt_in(runner, db)
+        ok(
+            runner,
+            "opt-out",
+            ADA,
+            "--all",
+            "--db",
+            db,
+            "--method",
+            "whatsapp-thread",
+            "--reason",
+            "STOP",
+        )
+
+        lines = ok(runner, "status", ADA, "--db", db).stdout.splitlines()
+
+        assert lines[0].startswith("Consent of +447700900123 towards acme now")
+        assert lines[1].split() == [
+            "CHANNEL",
+            "CATEGORY",
+            "SENDER",
+            "STATE",
+            "SINCE",
+            "EXPIRES",
+            "NOTICE",
+            "EVENT",
+        ]
+        assert [line.split()[:4] for line in lines[2:]] == [
+            ["whatsapp", "(all)", "any", "withdrawn"],
+            ["whatsapp", "offers", "any", "withdrawn"],
+        ]
+
+    def test_change_and_history_as_csv(self, db: str, runner: CliRunner) -> None:
+        opt_in(runner, db, "--occurred-at", "2026-01-05T10:00:00Z", "--evidence", "ticked box")
+        ok(
+            runner,
+            "change",
+            ADA,
+            "--db",
+            db,
+            "--grant",
+            "order-updates",
+            "--withdraw",
+            "offers",
+            "--notice",
+            "whatsapp-optin@1",
+            "--method",
+            "web-form",
+            "--actor",
+            "operator:ada",
+        )
+
+        rows = list(
+            csv.DictReader(
+                io.StringIO(ok(runner, "history", ADA, "--db", db, "--format", "csv").stdout)
+            )
+        )
+
+        assert [(r["version"], r["event_type"], r["granted"], r["withdrawn"]) for r in rows] == [
+            ("1", "SubjectRegistered", "", ""),
+            ("2", "OptedIn", "offers", ""),
+            ("3", "CategoriesChanged", "order-updates", "offers"),
+        ]
+        assert rows[1]["occurred_at"] == "2026-01-05T10:00:00Z"
+        assert rows[1]["evidence"] == "'ticked box'"
+        assert rows[2]["actor"] == "operator:ada"
+
+    def test_status_at_and_known_at(self, db: str, runner: CliRunner) -> None:
+        opt_in(runner, db, "--occurred-at", "2026-01-05")
+
+        was = ok(runner, "status", ADA, "--db", db, "--at", "2026-02-01", "--format", "json").stdout
+        knew = ok(
+            runner,
+            "status",
+            ADA,
+            "--db",
+            db,
+            "--at",
+            "2026-02-01",
+            "--known-at",
+            "2026-02-01",
+            "--format",
+            "json",
+        ).stdout
+
+        assert [c["state"] for c in json.loads(was)["consents"]] == ["granted"]
+        assert json.loads(knew)["consents"] == []
+
+    def test_double_opt_in(self, db: str, runner: CliRunner) -> None:
+        opt_in(runner, db, "--awaiting-confirmation")
+        pending = json.loads(ok(runner, "status", ADA, "--db", db, "--format", "json").stdout)
+        ok(runner, "confirm", ADA, "--db", db, "-c", "offers", "--method", "sms-keyword")
+        granted = json.loads(ok(runner, "status", ADA, "--db", db, "--format", "json").stdout)
+
+        assert [c["state"] for c in pending["consents"]] == ["pending"]
+        assert [c["state"] for c in granted["consents"]] == ["granted"]
+
+    def test_evidence_file(self, db: str, runner: CliRunner, tmp_path: Path) -> None:
+        form = tmp_path / "form.pdf"
+        form.write_bytes(b"%PDF-1.4 signed form")
+        opt_in(runner, db, "--evidence-file", str(form))
+
+        history = json.loads(ok(runner, "history", ADA, "--db", db, "--format", "json").stdout)
+
+        evidence = history["events"][1]["evidence"]
+        assert (evidence["file_name"], evidence["media_type"]) == ("form.pdf", "application/pdf")
+
+
+class TestBadInput:
+    def test_an_unreadable_phone_number(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "status", "07700 900123", "--db", db)
+
+        assert result.stderr.startswith("Error: cannot read '07700 900123' as a phone number")
+        assert "give a region" in result.stderr
+
+    def test_an_unknown_category_writes_nothing(self, db: str, runner: CliRunner) -> None:
+        result = fails(
+            runner,
+            "opt-in",
+            ADA,
+            "--db",
+            db,
+            "-c",
+            "ofers",
+            "--notice",
+            "whatsapp-optin",
+            "--method",
+            "web-form",
+        )
+
+        assert result.stderr.startswith("Error: unknown category 'ofers'")
+        assert fails(runner, "history", ADA, "--db", db).stderr == (
+            "Error: business 'acme' has no consent record for +447700900123\n"
+        )
+
+    def test_an_unknown_notice(self, db: str, runner: CliRunner) -> None:
+        result = fails(
+            runner,
+            "opt-in",
+            ADA,
+            "--db",
+            db,
+            "-c",
+            "offers",
+            "--notice",
+            "nope@1",
+            "--method",
+            "web-form",
+        )
+
+        assert result.stderr == "Error: business 'acme' has published no notice 'nope'\n"
+
+    def test_a_malformed_date_is_a_usage_error(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "status", ADA, "--db", db, "--at", "yesterday", code=2)
+
+        assert "'yesterday' is not an ISO 8601 time" in result.stderr
+
+    def test_a_future_occurrence_is_refused(self, db: str, runner: CliRunner) -> None:
+        result = fails(
+            runner,
+            "opt-out",
+            ADA,
+            "--all",
+            "--db",
+            db,
+            "--method",
+            "api",
+            "--occurred-at",
+            "2999-01-01",
+        )
+
+        assert "is in the future" in result.stderr
+
+    def test_a_db_that_does_not_exist(self, tmp_path: Path, runner: CliRunner) -> None:
+        missing = tmp_path / "missing.db"
+        result = fails(runner, "status", ADA, "--db", str(missing))
+
+        assert result.stderr == (
+            f"Error: no ledger at {missing}; create one with: consent-ledger init --db {missing}\n"
+        )
+        assert not missing.exists()
+
+    def test_a_db_that_is_not_a_ledger(self, tmp_path: Path, runner: CliRunner) -> None:
+        other = tmp_path / "other.db"
+        other.write_text("not sqlite")
+
+        result = fails(runner, "history", ADA, "--db", str(other))
+
+        assert result.stderr == f"Error: {other} is not a consent ledger\n"
+
+    def test_a_wrong_key(self, db: str, runner: CliRunner, tmp_path: Path) -> None:
+        ok(runner, "init", "--db", str(tmp_path / "other.db"))
+
+        result = fails(
+            runner, "status", ADA, "--db", db, "--key-file", str(tmp_path / "other.db.key")
+        )
+
+        assert result.stderr.startswith(
+            f"Error: the key from key file {tmp_path / 'other.db.key'} belongs to ledger"
+        )
+
+    def test_opt_out_needs_categories_or_all(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "opt-out", ADA, "--db", db, "--method", "api", code=2)
+
+        assert "give the categories withdrawn (--category) or --all" in result.stderr
+
+    def test_an_unknown_method_is_a_usage_error(self, db: str, runner: CliRunner) -> None:
+        result = fails(
+            runner, "opt-out", ADA, "--all", "--db", db, "--method", "carrier-pigeon", code=2
+        )
+
+        assert "Invalid value for '--method'" in result.stderr
+
+
+def test_every_command_has_help() -> None:
+    """Each command documents itself, with an example."""
+    runner = CliRunner()
+    commands = [[name] for name in main.commands]
+    commands += [["notice", name] for name in ("publish", "show", "list")]
+    commands += [["business", name] for name in ("register", "show")]
+    for command in commands:
+        result = runner.invoke(main, [*command, "--help"])
+        assert result.exit_code == 0, command
+        assert "Example:" in result.stdout or command[0] in ("notice", "business"), command
