@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
+from psycopg import sql
 
 from consent_ledger import (
     BusinessNotFoundError,
@@ -26,10 +27,12 @@ from consent_ledger import (
     State,
     SubjectNotFoundError,
 )
+from consent_ledger.persistence import SQLiteLedgerRecorder
 
-from .conftest import BUSINESS
+from .conftest import BUSINESS, StoreFactory, new_ledger
 
 if TYPE_CHECKING:
+    import uuid
     from pathlib import Path
 
 ADA = "+447700900123"
@@ -446,3 +449,63 @@ class TestConcurrentWriters:
         with pytest.raises(ConcurrentUpdateError, match="nothing was recorded: run it again"):
             ledger.opt_out(opt_out())
         assert event_count(ledger) == before
+
+
+class TestSubjects:
+    def test_subject_ids_are_time_ordered_uuid7(self, ledger: ConsentLedger) -> None:
+        ids = [
+            ledger.opt_out(opt_out(identifier=f"+4477009001{n:02}")).subject_id for n in range(5)
+        ]
+
+        assert {i.version for i in ids} == {7}
+        assert ids == sorted(ids)
+
+    def test_history_copes_with_an_erased_data_key(
+        self, ledger_at: tuple[ConsentLedger, str, Path | None]
+    ) -> None:
+        ledger, db, key_file = ledger_at
+        ledger.opt_in(opt_in(evidence=Evidence(text="ticked the box")))
+        subject_id = ledger.find_subject(ADA, business_id=BUSINESS)
+        assert subject_id is not None
+        delete_data_key(ledger, subject_id)
+
+        with ConsentLedger.open(db, key_file=key_file) as fresh:
+            history = fresh.get_history(ADA, business_id=BUSINESS)
+            status = fresh.get_status(ADA, business_id=BUSINESS)
+
+        registered, opted_in = history.entries
+        assert (registered.identifier, registered.personal_data_erased) == (None, True)
+        assert (opted_in.evidence, opted_in.personal_data_erased) == (None, True)
+        assert str(opted_in.notice) == "whatsapp-optin@1"  # the facts survive
+        assert [c.state for c in status.consents] == [State.GRANTED]
+
+
+def delete_data_key(ledger: ConsentLedger, subject_id: uuid.UUID) -> None:
+    """What erasure will do: destroy the subject's data key, and nothing else."""
+    datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=True) as cursor:
+        if isinstance(ledger.recorder, SQLiteLedgerRecorder):
+            cursor.execute("DELETE FROM subject_keys WHERE subject_id = ?", (subject_id.hex,))
+        else:
+            table = ledger.recorder.keys_table  # type: ignore[attr-defined]
+            cursor.execute(
+                sql.SQL("DELETE FROM {} WHERE subject_id = %s").format(table), (subject_id,)
+            )
+
+
+class TestStorageSettings:
+    def test_postgres_never_inserts_through_db_functions(
+        self, stores: StoreFactory, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("POSTGRES_ENABLE_DB_FUNCTIONS", "y")
+        monkeypatch.setenv("CONSENTLEDGER_POSTGRES_ENABLE_DB_FUNCTIONS", "y")
+        ledger, _, _ = new_ledger(stores)
+
+        datastore = ledger.recorder.datastore  # type: ignore[attr-defined]
+        if stores.backend == "postgres":
+            assert datastore.enable_db_functions is False
+        else:
+            with datastore.transaction(commit=False) as cursor:
+                cursor.execute("PRAGMA journal_mode")
+                assert cursor.fetchone()[0] == "wal"
+        ledger.close()

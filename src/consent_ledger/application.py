@@ -42,7 +42,7 @@ from .exceptions import (
 )
 from .history import SubjectHistory, SubjectStatus, history_entry
 from .identifiers import Identifier
-from .keys import KeyRing, MasterKey, read_key_file, write_key_file
+from .keys import DataKeyCache, KeyRing, MasterKey, read_key_file, write_key_file
 from .persistence import LedgerRecorder, NewSubject, OrjsonTranscoder, PydanticMapper
 from .stores import Store, parse_store
 
@@ -118,7 +118,7 @@ class ConsentLedger(Application[UUID]):
         that they belong together.
         """
         self._keyring = keyring
-        self._data_keys: dict[UUID, DataKey] = {}
+        self._data_keys = DataKeyCache()
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -455,7 +455,7 @@ class ConsentLedger(Application[UUID]):
             return self._get_record(subject_id), None
         subject_id = uuid7()
         data_key, wrapped = self._keyring.new_data_key(subject_id)
-        self._data_keys[subject_id] = data_key
+        self._data_keys.put(data_key)
         sealed = data_key.seal(identifier.value, version=1, purpose="identifier")
         record = ConsentRecord.register(subject_id, business_id, identifier.kind, sealed)
         return record, NewSubject(subject_id=subject_id, lookup=lookup, wrapped_key=wrapped)
@@ -474,7 +474,7 @@ class ConsentLedger(Application[UUID]):
             if wrapped is None:
                 return None
             data_key = self._keyring.unwrap(subject_id, wrapped)
-            self._data_keys[subject_id] = data_key
+            self._data_keys.put(data_key)
         return data_key
 
     # Queries.

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import os
 import stat
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +169,33 @@ class DataKey:
 
     def _context(self, version: int, purpose: str) -> bytes:
         return self.subject_id.bytes + f"|{version}|{purpose}".encode()
+
+
+class DataKeyCache:
+    """The most recently used data keys, so reading a subject again skips the unwrapping."""
+
+    def __init__(self, size: int = 4096) -> None:
+        """Keep at most ``size`` keys."""
+        self._size = size
+        self._keys: OrderedDict[UUID, DataKey] = OrderedDict()
+
+    def get(self, subject_id: UUID) -> DataKey | None:
+        """The cached key of a subject, if any."""
+        data_key = self._keys.get(subject_id)
+        if data_key is not None:
+            self._keys.move_to_end(subject_id)
+        return data_key
+
+    def put(self, data_key: DataKey) -> None:
+        """Remember a key, forgetting the least recently used one if full."""
+        self._keys[data_key.subject_id] = data_key
+        self._keys.move_to_end(data_key.subject_id)
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+    def discard(self, subject_id: UUID) -> None:
+        """Forget a subject's key."""
+        self._keys.pop(subject_id, None)
 
 
 def _b64(data: bytes) -> str:

@@ -24,17 +24,13 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic, resolve_topic
-from psycopg.sql import SQL, Identifier
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from eventsourcing.domain import DomainEventProtocol
-    from psycopg import Cursor
-    from psycopg.rows import DictRow
 
 
 class OrjsonTranscoder(Transcoder):
@@ -116,7 +112,8 @@ class LedgerRecorder(Protocol):
         """A subject's wrapped data key, or None if it was never made or was destroyed."""
 
 
-def _now() -> str:
+def now_text() -> str:
+    """The current time as stored in text columns."""
     return datetime.now(UTC).isoformat()
 
 
@@ -149,7 +146,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         for subject in new_subjects:
             c.execute(
                 "INSERT INTO subject_keys (subject_id, wrapped_key, created_at) VALUES (?, ?, ?)",
-                (subject.subject_id.hex, subject.wrapped_key, _now()),
+                (subject.subject_id.hex, subject.wrapped_key, now_text()),
             )
             c.execute(
                 "INSERT INTO subject_lookup (lookup, subject_id) VALUES (?, ?)",
@@ -186,94 +183,4 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 "SELECT wrapped_key FROM subject_keys WHERE subject_id = ?", (subject_id.hex,)
             )
             row = c.fetchone()
-        return None if row is None else bytes(row["wrapped_key"])
-
-
-class PostgresLedgerRecorder(PostgresApplicationRecorder):
-    """The PostgreSQL event log, plus the ledger's metadata, subject keys and lookups."""
-
-    def __init__(
-        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
-    ) -> None:
-        """Name the ledger's tables after the events table and add their statements."""
-        super().__init__(datastore, events_table_name=events_table_name)
-        prefix = events_table_name.removesuffix("_events")
-        schema = Identifier(datastore.schema)
-        self.meta_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_meta"))
-        self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_keys"))
-        self.lookup_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_lookup"))
-        self.sql_create_statements.extend(
-            [
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, value text NOT NULL)"
-                ).format(self.meta_table),
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (subject_id uuid PRIMARY KEY, "
-                    "wrapped_key bytea NOT NULL, created_at timestamptz NOT NULL)"
-                ).format(self.keys_table),
-                SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (lookup bytea PRIMARY KEY, "
-                    "subject_id uuid NOT NULL)"
-                ).format(self.lookup_table),
-            ]
-        )
-
-    def _insert_events(
-        self,
-        curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],
-        *,
-        new_subjects: Sequence[NewSubject] = (),
-        **kwargs: Any,
-    ) -> None:
-        for subject in new_subjects:
-            curs.execute(
-                SQL(
-                    "INSERT INTO {} (subject_id, wrapped_key, created_at) VALUES (%s, %s, %s)"
-                ).format(self.keys_table),
-                (subject.subject_id, subject.wrapped_key, datetime.now(UTC)),
-            )
-            curs.execute(
-                SQL("INSERT INTO {} (lookup, subject_id) VALUES (%s, %s)").format(
-                    self.lookup_table
-                ),
-                (subject.lookup, subject.subject_id),
-            )
-        super()._insert_events(curs, stored_events, **kwargs)
-
-    def select_meta(self) -> dict[str, str]:
-        """The ledger's metadata."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT name, value FROM {}").format(self.meta_table))
-            return {row["name"]: row["value"] for row in curs.fetchall()}
-
-    def write_meta(self, values: Mapping[str, str]) -> None:
-        """Add or replace metadata."""
-        with self.datastore.transaction(commit=True) as curs:
-            curs.executemany(
-                SQL(
-                    "INSERT INTO {} (name, value) VALUES (%s, %s) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-                ).format(self.meta_table),
-                list(values.items()),
-            )
-
-    def find_subject(self, lookup: bytes) -> UUID | None:
-        """The subject found under a lookup key, if any."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL("SELECT subject_id FROM {} WHERE lookup = %s").format(self.lookup_table),
-                (lookup,),
-            )
-            row = curs.fetchone()
-        return None if row is None else cast("UUID", row["subject_id"])
-
-    def select_wrapped_key(self, subject_id: UUID) -> bytes | None:
-        """A subject's wrapped data key, or None."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL("SELECT wrapped_key FROM {} WHERE subject_id = %s").format(self.keys_table),
-                (subject_id,),
-            )
-            row = curs.fetchone()
         return None if row is None else bytes(row["wrapped_key"])

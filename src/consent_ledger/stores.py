@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import psycopg
 from eventsourcing.utils import get_topic
-from psycopg.sql import SQL, Identifier
 
 from .exceptions import (
     InvalidInputError,
@@ -26,14 +24,17 @@ from .exceptions import (
     NotALedgerError,
     StoreUnavailableError,
 )
-from .persistence import PostgresLedgerRecorder, SQLiteLedgerRecorder
+from .persistence import SQLiteLedgerRecorder
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    import psycopg
+
 APP_PREFIX = "CONSENTLEDGER_"  # eventsourcing looks up <APPNAME>_<KEY> before <KEY>
 META_TABLE_SQLITE = "ledger_meta"
 EVENTS_TABLE_PREFIX = "consentledger"
+POSTGRES_RECORDER_TOPIC = "consent_ledger.postgres:PostgresLedgerRecorder"
 CONNECT_TIMEOUT_SECONDS = 5
 LOCK_TIMEOUT_SECONDS = 10
 
@@ -155,7 +156,7 @@ class PostgresStore:
                 # The table lock keeps insert order equal to commit order, so readers that
                 # tail the log never skip an event. Never trade it for speed.
                 "POSTGRES_ENABLE_DB_FUNCTIONS": "no",
-                "APPLICATION_RECORDER_TOPIC": get_topic(PostgresLedgerRecorder),
+                "APPLICATION_RECORDER_TOPIC": POSTGRES_RECORDER_TOPIC,
                 "CREATE_TABLE": "yes" if create else "no",
             }
         )
@@ -167,6 +168,8 @@ class PostgresStore:
         Raises:
             StoreUnavailableError: the server cannot be reached or refuses the login.
         """
+        import psycopg  # noqa: PLC0415 (only PostgreSQL ledgers pay for importing it)
+
         try:
             connection = psycopg.connect(
                 host=self.host,
@@ -197,6 +200,8 @@ class PostgresStore:
         Raises:
             LedgerExistsError: it does.
         """
+        from psycopg.sql import SQL, Identifier  # noqa: PLC0415 (as in connect)
+
         with self.connect() as connection:
             if self._has_ledger(connection):
                 msg = f"a ledger exists already at {self}"

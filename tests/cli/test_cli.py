@@ -11,6 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 from consent_ledger.cli import main
 
+from tests.conftest import StoreFactory
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -440,3 +442,53 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(main, [*command, "--help"])
         assert result.exit_code == 0, command
         assert "Example:" in result.stdout or command[0] in ("notice", "business"), command
+
+
+@pytest.mark.postgres
+def test_a_postgres_ledger_from_the_command_line(
+    tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """init takes a key file for PostgreSQL; later commands find it through the environment."""
+    factory = StoreFactory("postgres", tmp_path)
+    db, key_file = factory.new_location()
+    assert key_file is not None
+    try:
+        no_key = fails(runner, "init", "--db", db)
+        assert "keeps its master key outside the database: pass --key-file" in no_key.stderr
+
+        init = ok(
+            runner,
+            "init",
+            "--db",
+            db,
+            "--key-file",
+            str(key_file),
+            "--business",
+            "acme",
+            "--business-name",
+            "Acme Outfitters",
+        )
+        assert f"Master key written to {key_file} (mode 0600)" in init.stdout
+
+        missing = fails(runner, "status", ADA, "--db", db)
+        assert missing.stderr.startswith("Error: no master key for the ledger at postgresql://")
+
+        monkeypatch.setenv("CONSENT_LEDGER_KEY_FILE", str(key_file))
+        ok(
+            runner,
+            "notice",
+            "publish",
+            "whatsapp-optin",
+            "--db",
+            db,
+            "--language",
+            "en",
+            "-c",
+            "offers",
+            input=NOTICE_TEXT,
+        )
+        opt_in(runner, db)
+        status = json.loads(ok(runner, "status", ADA, "--db", db, "--format", "json").stdout)
+        assert [c["state"] for c in status["consents"]] == ["granted"]
+    finally:
+        factory.cleanup()

@@ -1,0 +1,112 @@
+"""The PostgreSQL recorder: the event log, plus the ledger's metadata, keys and lookups.
+
+Kept apart from ``persistence.py`` so that an SQLite ledger never imports psycopg.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from psycopg.sql import SQL, Identifier
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from uuid import UUID
+
+    from eventsourcing.persistence import StoredEvent
+    from psycopg import Cursor
+    from psycopg.rows import DictRow
+
+    from .persistence import NewSubject
+
+
+class PostgresLedgerRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL event log, plus the ledger's metadata, subject keys and lookups."""
+
+    def __init__(
+        self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
+    ) -> None:
+        """Name the ledger's tables after the events table and add their statements."""
+        super().__init__(datastore, events_table_name=events_table_name)
+        prefix = events_table_name.removesuffix("_events")
+        schema = Identifier(datastore.schema)
+        self.meta_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_meta"))
+        self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_keys"))
+        self.lookup_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_lookup"))
+        self.sql_create_statements.extend(
+            [
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, value text NOT NULL)"
+                ).format(self.meta_table),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (subject_id uuid PRIMARY KEY, "
+                    "wrapped_key bytea NOT NULL, created_at timestamptz NOT NULL)"
+                ).format(self.keys_table),
+                SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (lookup bytea PRIMARY KEY, "
+                    "subject_id uuid NOT NULL)"
+                ).format(self.lookup_table),
+            ]
+        )
+
+    def _insert_events(
+        self,
+        curs: Cursor[DictRow],
+        stored_events: Sequence[StoredEvent],
+        *,
+        new_subjects: Sequence[NewSubject] = (),
+        **kwargs: Any,
+    ) -> None:
+        for subject in new_subjects:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} (subject_id, wrapped_key, created_at) VALUES (%s, %s, %s)"
+                ).format(self.keys_table),
+                (subject.subject_id, subject.wrapped_key, datetime.now(UTC)),
+            )
+            curs.execute(
+                SQL("INSERT INTO {} (lookup, subject_id) VALUES (%s, %s)").format(
+                    self.lookup_table
+                ),
+                (subject.lookup, subject.subject_id),
+            )
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def select_meta(self) -> dict[str, str]:
+        """The ledger's metadata."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT name, value FROM {}").format(self.meta_table))
+            return {row["name"]: row["value"] for row in curs.fetchall()}
+
+    def write_meta(self, values: Mapping[str, str]) -> None:
+        """Add or replace metadata."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {} (name, value) VALUES (%s, %s) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+                ).format(self.meta_table),
+                list(values.items()),
+            )
+
+    def find_subject(self, lookup: bytes) -> UUID | None:
+        """The subject found under a lookup key, if any."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT subject_id FROM {} WHERE lookup = %s").format(self.lookup_table),
+                (lookup,),
+            )
+            row = curs.fetchone()
+        return None if row is None else cast("UUID", row["subject_id"])
+
+    def select_wrapped_key(self, subject_id: UUID) -> bytes | None:
+        """A subject's wrapped data key, or None."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT wrapped_key FROM {} WHERE subject_id = %s").format(self.keys_table),
+                (subject_id,),
+            )
+            row = curs.fetchone()
+        return None if row is None else bytes(row["wrapped_key"])
