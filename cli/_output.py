@@ -350,6 +350,10 @@ def write_notice(notice: NoticeVersion, output_format: str) -> None:
     if output_format == "json":
         write_json(notice_json(notice))
         return
+    if output_format == "csv":
+        row = notice_json(notice)
+        write_csv(list(row), [row | {"categories": " ".join(notice.categories)}])
+        return
     fields = [
         ("notice", f"{notice.notice_id}@{notice.version}"),
         ("business", f"{notice.business_name} ({notice.business_id})"),

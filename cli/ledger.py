@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from consent_ledger.cli._options import ledger_options, open_ledger
+from consent_ledger.cli._options import format_option, ledger_options, open_ledger
+from consent_ledger.cli._output import write_csv, write_json
 
 from consent_ledger import ConsentLedger, RegisterBusiness
 
@@ -80,16 +81,28 @@ def register_business(
 @business.command("show")
 @ledger_options
 @click.argument("business_id")
-def show_business(*, db: str, key_file: Path | None, business_id: str) -> None:
+@format_option()
+def show_business(*, db: str, key_file: Path | None, business_id: str, output_format: str) -> None:
     """Show a business and its notices.
 
     \b
     Example:
-        consent-ledger business show acme
+        consent-ledger business show acme --format json
     """
     ledger = open_ledger(db, key_file)
     info = ledger.get_business(business_id)
-    default = " (default)" if ledger.default_business == business_id else ""
-    click.echo(f"business:     {info.business_id}{default}")
-    click.echo(f"name:         {info.display_name}")
-    click.echo(f"notices:      {' '.join(info.notice_ids) or '-'}")
+    row = {
+        "business_id": info.business_id,
+        "display_name": info.display_name,
+        "default": ledger.default_business == business_id,
+        "notice_ids": list(info.notice_ids),
+    }
+    if output_format == "json":
+        write_json(row)
+    elif output_format == "csv":
+        write_csv(list(row), [row | {"notice_ids": " ".join(info.notice_ids)}])
+    else:
+        default = " (default)" if row["default"] else ""
+        click.echo(f"business:     {info.business_id}{default}")
+        click.echo(f"name:         {info.display_name}")
+        click.echo(f"notices:      {' '.join(info.notice_ids) or '-'}")

@@ -93,7 +93,7 @@ def publish(  # noqa: PLR0913 (one parameter per option)
 @ledger_options
 @business_option
 @click.argument("notice")
-@format_option("table", "json")
+@format_option()
 def show(
     *, db: str, key_file: Path | None, business_id: str | None, notice: str, output_format: str
 ) -> None:

@@ -492,3 +492,45 @@ def test_a_postgres_ledger_from_the_command_line(
         assert [c["state"] for c in status["consents"]] == ["granted"]
     finally:
         factory.cleanup()
+
+
+class TestBusiness:
+    def test_register_and_show(self, db: str, runner: CliRunner) -> None:
+        ok(runner, "business", "register", "globex", "--name", "Globex", "--db", db)
+
+        acme = json.loads(
+            ok(runner, "business", "show", "acme", "--db", db, "--format", "json").stdout
+        )
+        globex = ok(runner, "business", "show", "globex", "--db", db).stdout
+
+        assert acme == {
+            "business_id": "acme",
+            "display_name": "Acme Outfitters",
+            "default": True,
+            "notice_ids": ["whatsapp-optin"],
+        }
+        assert globex.splitlines() == [
+            "business:     globex",
+            "name:         Globex",
+            "notices:      -",
+        ]
+
+    def test_an_id_taken_twice_is_refused(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "business", "register", "acme", "--name", "Acme", "--db", db)
+
+        assert result.stderr == "Error: business 'acme' is registered already\n"
+
+
+def test_notice_show_as_csv(db: str, runner: CliRunner) -> None:
+    [row] = csv.DictReader(
+        io.StringIO(
+            ok(runner, "notice", "show", "whatsapp-optin", "--db", db, "--format", "csv").stdout
+        )
+    )
+
+    assert (row["notice_id"], row["version"], row["categories"], row["text"]) == (
+        "whatsapp-optin",
+        "1",
+        "offers order-updates",
+        NOTICE_TEXT,
+    )
