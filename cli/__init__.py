@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from consent_ledger.cli.consent import change, confirm, opt_in, opt_out
+from consent_ledger.cli.consent import change, confirm, marketing_preference, opt_in, opt_out
 from consent_ledger.cli.demo import demo
 from consent_ledger.cli.ledger import business, init
 from consent_ledger.cli.notices import notice
@@ -55,5 +55,17 @@ def main() -> None:
     """
 
 
-for command in (init, business, notice, opt_in, opt_out, change, confirm, status, history, demo):
+for command in (
+    init,
+    business,
+    notice,
+    opt_in,
+    opt_out,
+    change,
+    confirm,
+    marketing_preference,
+    status,
+    history,
+    demo,
+):
     main.add_command(command)

@@ -136,13 +136,23 @@ def channel_option(command: F) -> F:
     )(command)
 
 
-def provenance_options(command: F) -> F:
+def provenance_options_with(default_method: Method | None) -> Callable[[F], F]:
     """How, where, by whom and when a decision was made, and the evidence for it."""
+
+    def decorate(command: F) -> F:
+        return _provenance_options(command, default_method)
+
+    return decorate
+
+
+def _provenance_options(command: F, default_method: Method | None) -> F:
     options = [
         click.option(
             "--method",
             type=click.Choice([m.value for m in Method]),
-            required=True,
+            required=default_method is None,
+            default=default_method.value if default_method else None,
+            show_default=default_method is not None,
             help="How the decision reached the business.",
         ),
         click.option(
@@ -174,6 +184,9 @@ def provenance_options(command: F) -> F:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+provenance_options = provenance_options_with(None)
 
 
 def grant_options(command: F) -> F:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from consent_ledger import HistoryEntry, NoticeVersion, SubjectHistory, SubjectStatus
-    from consent_ledger.status import ConsentState
+    from consent_ledger.status import ConsentState, PlatformState
 
 
 def iso(value: datetime | None) -> str | None:
@@ -107,6 +107,18 @@ def status_json(status: SubjectStatus) -> dict[str, Any]:
         "at": iso(status.at),
         "known_at": iso(status.known_at),
         "consents": [consent_json(c) for c in status.consents],
+        "platform_marketing": [platform_json(p) for p in status.platform],
+    }
+
+
+def platform_json(state: PlatformState) -> dict[str, Any]:
+    """One sender's platform marketing preference, with its stable JSON keys."""
+    return {
+        "sender": state.sender,
+        "stopped": state.stopped,
+        "since": iso(state.since),
+        "event_version": state.event_version,
+        "event_type": state.event_type,
     }
 
 
@@ -139,6 +151,13 @@ def write_status(status: SubjectStatus, output_format: str) -> None:
             ],
             empty="(no consent recorded)",
         )
+        for p in status.platform:
+            if p.stopped:
+                sender = f"sender {p.sender}" if p.sender else "every sender"
+                click.echo(
+                    f"WhatsApp marketing stopped by the person for {sender} since "
+                    f"{short_time(p.since)} (#{p.event_version} {p.event_type})"
+                )
 
 
 def _every(name: str) -> str:
@@ -181,6 +200,7 @@ HISTORY_COLUMNS = (
     "legal_basis",
     "jurisdiction",
     "reason",
+    "platform_marketing",
     "identifier",
     "evidence",
     "personal_data_erased",
@@ -209,6 +229,7 @@ def entry_json(entry: HistoryEntry) -> dict[str, Any]:
         "legal_basis": None if entry.legal_basis is None else str(entry.legal_basis),
         "jurisdiction": entry.jurisdiction,
         "reason": entry.reason,
+        "platform_marketing": entry.platform_marketing,
         "identifier": entry.identifier,
         "evidence": entry.evidence.model_dump(exclude_none=True) if entry.evidence else None,
         "personal_data_erased": entry.personal_data_erased,
@@ -222,6 +243,8 @@ def change_summary(entry: HistoryEntry) -> str:
     parts += [f"confirmed:{c}" for c in entry.confirmed]
     if entry.awaiting_confirmation:
         parts.append("(awaiting confirmation)")
+    if entry.platform_marketing:
+        parts.append(f"marketing {entry.platform_marketing} on WhatsApp")
     return " ".join(parts) or "-"
 
 

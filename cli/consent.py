@@ -14,6 +14,7 @@ from consent_ledger.cli._options import (
     open_ledger,
     parse_identifier,
     provenance_options,
+    provenance_options_with,
     resolve_business,
     split_names,
 )
@@ -26,7 +27,9 @@ from consent_ledger import (
     OptIn,
     OptOut,
     Recorded,
+    RecordPlatformPreference,
 )
+from consent_ledger.taxonomy import Method
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -187,3 +190,32 @@ def change(**options: Any) -> None:
     options["grant"] = split_names(options["grant"])
     options["withdraw"] = split_names(options["withdraw"])
     _run(options, lambda fields: ChangeCategories(**fields), ConsentLedger.change_categories)
+
+
+@click.command("marketing-preference")
+@ledger_options
+@business_option
+@identifier_argument
+@click.option(
+    "--stop/--resume", "stopped", default=None, help="Whether the person stopped or resumed it."
+)
+@provenance_options_with(Method.PLATFORM)
+def marketing_preference(**options: Any) -> None:
+    """Record a marketing stop or resume the person made on WhatsApp itself.
+
+    WhatsApp lets people stop promotions from a business number; until they resume,
+    MARKETING templates from that number fail (error 131050). Give the number with
+    --sender; without it the stop covers every sender of the business.
+
+    \b
+    Example:
+        consent-ledger marketing-preference "+44 7700 900123" --stop --sender 15550001111
+    """
+    if options["stopped"] is None:
+        msg = "say whether the person stopped (--stop) or resumed (--resume) marketing"
+        raise click.UsageError(msg)
+    _run(
+        options,
+        lambda fields: RecordPlatformPreference(**fields),
+        ConsentLedger.record_platform_preference,
+    )

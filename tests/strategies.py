@@ -20,7 +20,7 @@ NOTICES = {"whatsapp": "whatsapp-optin@1", "sms": "sms-optin@1"}
 EVERY = "*"
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
-Kind = Literal["opt-in", "confirm", "opt-out", "change"]
+Kind = Literal["opt-in", "confirm", "opt-out", "change", "stop", "resume"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ hours = st.integers(min_value=0, max_value=200)
 @st.composite
 def steps(draw: st.DrawFn) -> Step:
     """A random opt-in, confirmation, opt-out or category change."""
-    kind: Kind = draw(st.sampled_from(["opt-in", "confirm", "opt-out", "change"]))
+    kind: Kind = draw(
+        st.sampled_from(["opt-in", "confirm", "opt-out", "change", "opt-out", "stop", "resume"])
+    )
     channel = draw(st.sampled_from(CHANNELS))
     sender = draw(st.sampled_from(SENDERS))
     occurred = draw(hours)
@@ -66,6 +68,8 @@ def steps(draw: st.DrawFn) -> Step:
             pending=draw(st.booleans()),
             expires_at=expires_at,
         )
+    if kind in ("stop", "resume"):
+        return Step(kind, "whatsapp", sender, _hours(occurred))
     if kind == "confirm":
         return Step(kind, channel, sender, _hours(occurred), granted=draw(categories))
     if kind == "opt-out":
@@ -139,6 +143,8 @@ class Model:
         for version, step in self.accepted:
             if step.occurred_at > at or (recorded is not None and version > recorded):
                 continue
+            if step.kind in ("stop", "resume"):
+                continue
             if step.kind == "opt-out":
                 for category in step.withdrawn or (EVERY,):
                     rows.add((step.channel or EVERY, category, step.sender))
@@ -146,6 +152,25 @@ class Model:
                 for category in (*step.granted, *(step.withdrawn or ())):
                     rows.add((step.channel or EVERY, category, step.sender))
         return rows
+
+    def platform_at(
+        self, at: datetime, recorded: int | None = None
+    ) -> dict[str | None, tuple[bool, datetime, int]]:
+        """Per sender: the latest marketing stop or resume by ``at``: (stopped, since, version)."""
+        latest: dict[str | None, tuple[bool, datetime, int]] = {}
+        decisions = sorted(
+            (
+                (s.occurred_at, v, s)
+                for v, s in self.accepted
+                if s.kind in ("stop", "resume")
+                and s.occurred_at <= at
+                and (recorded is None or v <= recorded)
+            ),
+            key=lambda t: (t[0], t[1]),
+        )
+        for occurred, version, step in decisions:
+            latest[step.sender] = (step.kind == "stop", occurred, version)
+        return latest
 
     def pending_at(self, step: Step) -> bool:
         """Whether every category a confirmation names awaits confirmation when it occurs."""
@@ -181,6 +206,8 @@ def _universe() -> list[tuple[str, str, str | None]]:
 
 
 def _replay(cells: dict[tuple[str, str, str | None], Cell], step: Step, version: int) -> None:
+    if step.kind in ("stop", "resume"):
+        return  # platform preferences are not consent
     for key in _universe():
         channel, category, sender = key
         if step.kind == "opt-out":

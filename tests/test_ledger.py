@@ -23,6 +23,7 @@ from consent_ledger import (
     OptIn,
     OptOut,
     PublishNotice,
+    RecordPlatformPreference,
     RegisterBusiness,
     State,
     SubjectNotFoundError,
@@ -509,3 +510,36 @@ class TestStorageSettings:
                 cursor.execute("PRAGMA journal_mode")
                 assert cursor.fetchone()[0] == "wal"
         ledger.close()
+
+
+class TestPlatformMarketingPreference:
+    def test_a_stop_is_recorded_per_sender_and_a_resume_lifts_it(
+        self, ledger: ConsentLedger
+    ) -> None:
+        def platform() -> dict[str | None, bool]:
+            status = ledger.get_status(ADA, business_id=BUSINESS)
+            return {p.sender: p.stopped for p in status.platform}
+
+        stop = RecordPlatformPreference(
+            business_id=BUSINESS, identifier=ADA, sender="15550001111", stopped=True
+        )
+        ledger.record_platform_preference(stop)
+        assert platform() == {"15550001111": True}
+
+        ledger.record_platform_preference(stop.model_copy(update={"stopped": False}))
+        assert platform() == {"15550001111": False}
+
+        history = ledger.get_history(ADA, business_id=BUSINESS)
+        assert [(e.event_type, e.platform_marketing, e.method) for e in history.entries[1:]] == [
+            ("PlatformMarketingStopped", "stopped", "platform"),
+            ("PlatformMarketingResumed", "resumed", "platform"),
+        ]
+
+    def test_a_stop_does_not_touch_consent(self, ledger: ConsentLedger) -> None:
+        ledger.opt_in(opt_in())
+
+        ledger.record_platform_preference(
+            RecordPlatformPreference(business_id=BUSINESS, identifier=ADA, stopped=True)
+        )
+
+        assert states(ledger) == {("whatsapp", "offers"): State.GRANTED}

@@ -17,6 +17,7 @@ from consent_ledger import (
     OptIn,
     OptOut,
     Recorded,
+    RecordPlatformPreference,
     SubjectNotFoundError,
 )
 
@@ -55,6 +56,10 @@ def run(ledger: ConsentLedger, identifier: str, step: Step) -> Recorded:
         )
     if step.kind == "opt-out":
         return ledger.opt_out(OptOut(**common, channel=step.channel, categories=step.withdrawn))
+    if step.kind in ("stop", "resume"):
+        return ledger.record_platform_preference(
+            RecordPlatformPreference(**common, stopped=step.kind == "stop")
+        )
     assert step.channel is not None
     return ledger.change_categories(
         ChangeCategories(
@@ -93,6 +98,8 @@ def assert_status_matches(
         for key in model.touched(at, recorded)
     }
     assert reported == expected, f"at {at.isoformat()}"
+    platform = {p.sender: (p.stopped, p.since, p.event_version) for p in status.platform}
+    assert platform == model.platform_at(at, recorded), f"platform at {at.isoformat()}"
 
 
 @given(decisions=st.lists(steps(), min_size=1, max_size=8))

@@ -8,6 +8,7 @@ from .commands import (
     OptIn,
     OptOut,
     PublishNotice,
+    RecordPlatformPreference,
     RegisterBusiness,
 )
 from .domain import Business, ConsentRecord, Notice, NoticeVersion
@@ -34,7 +35,7 @@ from .exceptions import (
 from .history import HistoryEntry, SubjectHistory, SubjectStatus
 from .identifiers import Identifier, IdentifierKind
 from .keys import MasterKey
-from .status import ConsentState, State
+from .status import ConsentState, PlatformState, State
 from .taxonomy import CATEGORIES, Channel, LegalBasis, Method, TemplateCategory
 
 __all__ = [
@@ -73,7 +74,9 @@ __all__ = [
     "NoticeVersion",
     "OptIn",
     "OptOut",
+    "PlatformState",
     "PublishNotice",
+    "RecordPlatformPreference",
     "Recorded",
     "RegisterBusiness",
     "State",

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         OptIn,
         OptOut,
         PublishNotice,
+        RecordPlatformPreference,
         RegisterBusiness,
     )
     from .keys import DataKey
@@ -386,6 +387,19 @@ class ConsentLedger(Application[UUID]):
 
         return self._record_change(command, change)
 
+    def record_platform_preference(self, command: RecordPlatformPreference) -> Recorded:
+        """Record a marketing stop (or resume) the person made on WhatsApp. Never refused."""
+
+        def change(record: ConsentRecord, seal: Seal) -> None:
+            record.record_platform_preference(
+                stopped=command.stopped,
+                sender=command.sender,
+                provenance=command.provenance(),
+                evidence=seal(command.evidence, "evidence"),
+            )
+
+        return self._record_change(command, change)
+
     def change_categories(self, command: ChangeCategories) -> Recorded:
         """Record a change that grants some categories and withdraws others.
 
@@ -513,6 +527,7 @@ class ConsentLedger(Application[UUID]):
             at=at,
             known_at=known_at,
             consents=record.status(at, known_at),
+            platform=record.platform(at, known_at),
         )
 
     def get_history(self, identifier: Identifier | str, *, business_id: str) -> SubjectHistory:

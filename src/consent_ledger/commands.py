@@ -231,6 +231,13 @@ class OptOut(ConsentCommand):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class RecordPlatformPreference(ConsentCommand):
+    """Record a person's marketing stop (or resume) for a sender on WhatsApp itself."""
+
+    stopped: bool
+    method: Method = Method.PLATFORM
+
+
 class ChangeCategories(ConsentCommand):
     """Record that a person granted some categories and withdrew others in one decision."""
 

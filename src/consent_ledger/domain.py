@@ -30,9 +30,11 @@ from .status import (
     ConsentState,
     Effect,
     EffectKind,
+    PlatformState,
     State,
     evaluate,
     fold,
+    platform_states,
     visible,
 )
 from .taxonomy import Channel, LegalBasis
@@ -449,6 +451,30 @@ class ConsentRecord(Aggregate):
             if self.withdrawn:
                 yield self._effect(EffectKind.WITHDRAW, self.channel, self.withdrawn, self.sender)
 
+    class PlatformMarketingStopped(Change):
+        """The person stopped marketing messages from a sender on WhatsApp itself.
+
+        Only the person can do this (WhatsApp's "Stop promotions"); it bars MARKETING
+        templates from that business number whatever consent the ledger holds.
+        """
+
+        TOPIC: ClassVar[str] = "consent-ledger:ConsentRecord.PlatformMarketingStopped"
+        sender: str | None = None
+
+        def effects(self) -> Iterator[Effect]:
+            """A marketing stop for the sender (None: every sender)."""
+            yield self._effect(EffectKind.MARKETING_STOP, Channel.WHATSAPP, None, self.sender)
+
+    class PlatformMarketingResumed(Change):
+        """The person resumed marketing messages from a sender on WhatsApp."""
+
+        TOPIC: ClassVar[str] = "consent-ledger:ConsentRecord.PlatformMarketingResumed"
+        sender: str | None = None
+
+        def effects(self) -> Iterator[Effect]:
+            """A marketing resume for the sender (None: every sender)."""
+            yield self._effect(EffectKind.MARKETING_RESUME, Channel.WHATSAPP, None, self.sender)
+
     def __init__(self, business_id: str, identifier_kind: IdentifierKind) -> None:
         """Initial state, from the SubjectRegistered event."""
         self.business_id = business_id
@@ -607,6 +633,21 @@ class ConsentRecord(Aggregate):
             evidence=evidence,
         )
 
+    def record_platform_preference(
+        self,
+        *,
+        stopped: bool,
+        sender: str | None,
+        provenance: Provenance,
+        evidence: Sealed | None = None,
+    ) -> None:
+        """Record that the person stopped (or resumed) marketing from a sender on WhatsApp.
+
+        Never refused: like an opt-out, a stop is honoured whatever came before.
+        """
+        event = self.PlatformMarketingStopped if stopped else self.PlatformMarketingResumed
+        self.trigger_event(event, sender=sender, provenance=provenance, evidence=evidence)
+
     def effects(self) -> Iterator[Effect]:
         """The effects of every change, in the order recorded."""
         for change in self.changes:
@@ -615,6 +656,10 @@ class ConsentRecord(Aggregate):
     def status(self, at: datetime, known_at: datetime) -> list[ConsentState]:
         """Consent per channel, category and sender at ``at``, as known at ``known_at``."""
         return fold(self.effects(), at, known_at)
+
+    def platform(self, at: datetime, known_at: datetime) -> list[PlatformState]:
+        """Marketing stops and resumes per sender at ``at``, as known at ``known_at``."""
+        return platform_states(visible(self.effects(), at, known_at))
 
 
 def check_expiry(occurred_at: datetime, expires_at: datetime | None) -> None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from .status import ConsentState
+    from .status import ConsentState, PlatformState
     from .values import NoticeRef, Sealed
 
 Unseal = Callable[["Sealed | None", int, str], Any]
@@ -36,6 +36,7 @@ class SubjectStatus:
     at: datetime
     known_at: datetime
     consents: list[ConsentState]
+    platform: list[PlatformState]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class HistoryEntry:
     legal_basis: str | None = None
     jurisdiction: str | None = None
     reason: str | None = None
+    platform_marketing: str | None = None  # "stopped" or "resumed" on the platform
     identifier: str | None = None
     evidence: Evidence | None = None
     personal_data_erased: bool = False
@@ -143,6 +145,13 @@ def _change_details(change: ConsentRecord.Change) -> dict[str, Any]:
                 "expires_at": change.expires_at,
                 "legal_basis": change.legal_basis if change.granted else None,
                 "jurisdiction": change.jurisdiction,
+            }
+        case ConsentRecord.PlatformMarketingStopped() | ConsentRecord.PlatformMarketingResumed():
+            stopped = isinstance(change, ConsentRecord.PlatformMarketingStopped)
+            return {
+                "channel": "whatsapp",
+                "sender": change.sender,
+                "platform_marketing": "stopped" if stopped else "resumed",
             }
     msg = f"unexpected consent event {type(change).__name__}"
     raise TypeError(msg)

@@ -10,7 +10,11 @@ Two times matter to an auditor, and a status query takes both:
 Events apply in the order they occurred (ties in the order recorded), so a backdated
 opt-in never overrides a later opt-out. Each event is first reduced to *effects*: a grant,
 a pending grant, a confirmation or a withdrawal, over a scope of channel, categories and
-sender where ``None`` means "every".
+sender where ``None`` means "every"; or a WhatsApp marketing stop or resume for a sender.
+
+Expiry needs no event: a *base* state is what the events say (granted until some time);
+:func:`expire` turns it into ``expired`` once that time has passed. Views store base states
+and expire them when asked.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .values import NoticeRef
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
-
-    from .values import NoticeRef
 
 EVERY = "*"
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
@@ -36,6 +40,11 @@ class EffectKind(StrEnum):
     GRANT_PENDING = "grant-pending"
     CONFIRM = "confirm"
     WITHDRAW = "withdraw"
+    MARKETING_STOP = "marketing-stop"
+    MARKETING_RESUME = "marketing-resume"
+
+
+PLATFORM_KINDS = frozenset({EffectKind.MARKETING_STOP, EffectKind.MARKETING_RESUME})
 
 
 class State(StrEnum):
@@ -69,16 +78,52 @@ class Effect:
         narrowed to one sender does not reach it.
         """
         return (
-            (self.channel is None or self.channel == channel)
+            self.kind not in PLATFORM_KINDS
+            and (self.channel is None or self.channel == channel)
             and (self.categories is None or category in self.categories)
             and (self.sender is None or self.sender == sender)
         )
 
     def rows(self) -> Iterable[tuple[str, str, str | None]]:
         """The (channel, category, sender) rows this effect shows up in."""
+        if self.kind in PLATFORM_KINDS:
+            return
         channel = self.channel or EVERY
         for category in self.categories or (EVERY,):
             yield channel, category, self.sender
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able form, for views that keep effects."""
+        return {
+            "kind": self.kind.value,
+            "channel": self.channel,
+            "categories": self.categories,
+            "sender": self.sender,
+            "occurred_at": self.occurred_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "version": self.version,
+            "event_type": self.event_type,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "notice": self.notice.model_dump() if self.notice else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Effect:
+        """The effect of :meth:`to_json`'s output."""
+        expires_at = data["expires_at"]
+        categories = data["categories"]
+        return cls(
+            kind=EffectKind(data["kind"]),
+            channel=data["channel"],
+            categories=None if categories is None else tuple(categories),
+            sender=data["sender"],
+            occurred_at=datetime.fromisoformat(data["occurred_at"]),
+            recorded_at=datetime.fromisoformat(data["recorded_at"]),
+            version=data["version"],
+            event_type=data["event_type"],
+            expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
+            notice=None if data["notice"] is None else NoticeRef.model_validate(data["notice"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +145,20 @@ class ConsentState:
     event_type: str
 
 
+@dataclass(frozen=True, slots=True)
+class PlatformState:
+    """Whether the person stopped marketing from a sender on the platform (WhatsApp).
+
+    ``sender`` is ``None`` when the stop covered every sender of the business.
+    """
+
+    sender: str | None
+    stopped: bool
+    since: datetime
+    event_version: int
+    event_type: str
+
+
 def visible(effects: Iterable[Effect], at: datetime, known_at: datetime) -> list[Effect]:
     """The effects that count at ``at`` as known at ``known_at``, in the order they occurred."""
     seen = [e for e in effects if e.occurred_at <= at and e.recorded_at <= known_at]
@@ -107,17 +166,8 @@ def visible(effects: Iterable[Effect], at: datetime, known_at: datetime) -> list
     return seen
 
 
-def evaluate(
-    effects: list[Effect], channel: str, category: str, sender: str | None, at: datetime
-) -> ConsentState | None:
-    """The consent for one channel/category/sender after ``effects`` (already visible, in order).
-
-    Returns None if no effect ever reached it.
-    """
-    state: ConsentState | None = None
-    for effect in effects:
-        if effect.applies_to(channel, category, sender):
-            state = _apply(state, effect, channel, category, sender)
+def expire(state: ConsentState | None, at: datetime) -> ConsentState | None:
+    """The state at ``at``: a grant whose expiry has passed reads as expired since then."""
     if (
         state is not None
         and state.state is State.GRANTED
@@ -126,6 +176,27 @@ def evaluate(
     ):
         return replace(state, state=State.EXPIRED, since=state.expires_at)
     return state
+
+
+def base_state(
+    effects: list[Effect], channel: str, category: str, sender: str | None
+) -> ConsentState | None:
+    """What ``effects`` (visible, in order) say of one channel/category/sender, before expiry.
+
+    Returns None if no effect ever reached it.
+    """
+    state: ConsentState | None = None
+    for effect in effects:
+        if effect.applies_to(channel, category, sender):
+            state = _apply(state, effect, channel, category, sender)
+    return state
+
+
+def evaluate(
+    effects: list[Effect], channel: str, category: str, sender: str | None, at: datetime
+) -> ConsentState | None:
+    """The consent for one channel/category/sender at ``at`` (effects visible, in order)."""
+    return expire(base_state(effects, channel, category, sender), at)
 
 
 def _apply(
@@ -159,12 +230,47 @@ def _apply(
     )
 
 
+def base_states(effects: list[Effect]) -> list[ConsentState]:
+    """Every channel/category/sender the effects (visible, in order) touched, before expiry."""
+    keys = sorted({key for effect in effects for key in effect.rows()}, key=_key_order)
+    states = (base_state(effects, *key) for key in keys)
+    return [s for s in states if s is not None]
+
+
 def fold(effects: Iterable[Effect], at: datetime, known_at: datetime) -> list[ConsentState]:
     """Every channel/category/sender a person's events touched, with its state at ``at``."""
-    seen = visible(effects, at, known_at)
-    keys = sorted({key for effect in seen for key in effect.rows()}, key=_key_order)
-    states = (evaluate(seen, *key, at) for key in keys)
+    states = (expire(s, at) for s in base_states(visible(effects, at, known_at)))
     return [s for s in states if s is not None]
+
+
+def platform_states(effects: list[Effect]) -> list[PlatformState]:
+    """The latest marketing stop or resume per sender, from effects visible and in order."""
+    latest: dict[str | None, PlatformState] = {}
+    for effect in effects:
+        if effect.kind in PLATFORM_KINDS:
+            latest[effect.sender] = PlatformState(
+                sender=effect.sender,
+                stopped=effect.kind is EffectKind.MARKETING_STOP,
+                since=effect.occurred_at,
+                event_version=effect.version,
+                event_type=effect.event_type,
+            )
+    return sorted(latest.values(), key=lambda s: s.sender or "")
+
+
+def marketing_stop(states: Iterable[PlatformState], sender: str | None) -> PlatformState | None:
+    """The stop that bars marketing from ``sender``, if any.
+
+    A stop for every sender bars all of them unless a later resume for ``sender`` lifted it.
+    With no sender named, any standing stop counts: the check cannot know who will send.
+    """
+    standing = [s for s in states if s.sender is None or sender is None or s.sender == sender]
+    standing.sort(key=lambda s: (s.since, s.event_version))
+    if sender is not None:
+        latest = standing[-1] if standing else None
+        return latest if latest is not None and latest.stopped else None
+    stopped = [s for s in standing if s.stopped]
+    return stopped[-1] if stopped else None
 
 
 def _key_order(key: tuple[str, str, str | None]) -> tuple[str, str, str]:

@@ -34,7 +34,10 @@ class TemplateCategory(StrEnum):
 
 
 class Method(StrEnum):
-    """How and where a consent decision reached the business."""
+    """How and where a consent decision reached the business.
+
+    ``platform`` is a decision the messaging platform reported (WhatsApp's marketing stop).
+    """
 
     WEB_FORM = "web-form"
     WHATSAPP_THREAD = "whatsapp-thread"
@@ -46,6 +49,7 @@ class Method(StrEnum):
     PAPER = "paper"
     API = "api"
     IMPORT = "import"
+    PLATFORM = "platform"
 
 
 class LegalBasis(StrEnum):

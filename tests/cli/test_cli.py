@@ -534,3 +534,21 @@ def test_notice_show_as_csv(db: str, runner: CliRunner) -> None:
         "offers order-updates",
         NOTICE_TEXT,
     )
+
+
+def test_marketing_preference(db: str, runner: CliRunner) -> None:
+    ok(runner, "marketing-preference", ADA, "--db", db, "--stop", "--sender", "15550001111")
+
+    status = json.loads(ok(runner, "status", ADA, "--db", db, "--format", "json").stdout)
+    table = ok(runner, "status", ADA, "--db", db).stdout
+
+    [stop] = status["platform_marketing"]
+    assert (stop["sender"], stop["stopped"], stop["event_type"]) == (
+        "15550001111",
+        True,
+        "PlatformMarketingStopped",
+    )
+    assert "WhatsApp marketing stopped by the person for sender 15550001111" in table
+    assert fails(runner, "marketing-preference", ADA, "--db", db, code=2).stderr.endswith(
+        "say whether the person stopped (--stop) or resumed (--resume) marketing\n"
+    )
