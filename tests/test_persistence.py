@@ -131,7 +131,7 @@ ALL_EVENTS = st.one_of(
         categories=st.none() | category_sets,
         sender=st.none() | slugs,
         provenance=provenances,
-        reason=st.none() | texts,
+        reason=st.none() | sealed,
         evidence=st.none() | sealed,
     ),
     events(

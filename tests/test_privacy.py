@@ -198,3 +198,20 @@ class TestOpeningSomethingElse:
         with pytest.raises(NotALedgerError, match="no consent ledger at postgresql://"):
             ConsentLedger.open(db, key_file=key_file)
         factory.cleanup()
+
+
+def test_an_opt_out_reason_is_sealed_too(stores: StoreFactory) -> None:
+    """The person's own words may identify them: a reason is stored sealed."""
+    ledger, db, _ = new_ledger(stores)
+    words = "Please stop, this is Ada Lovelace at Flat 4"
+    ledger.opt_out(
+        OptOut(business_id=BUSINESS, identifier=PHONES[0], method="email-link", reason=words)
+    )
+
+    [_, opted_out] = ledger.get_history(PHONES[0], business_id=BUSINESS).entries
+    content = stored_bytes(db)
+    ledger.close()
+
+    assert opted_out.reason == words
+    assert words.encode() not in content
+    assert words.encode().hex().encode() not in content

@@ -26,6 +26,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Mapper
+from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
 from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion
@@ -381,7 +382,7 @@ class ConsentLedger(Application[UUID]):
                 categories=command.categories,
                 sender=command.sender,
                 provenance=command.provenance(),
-                reason=command.reason,
+                reason=seal(command.reason, "reason"),
                 evidence=seal(command.evidence, "evidence"),
             )
 
@@ -441,7 +442,11 @@ class ConsentLedger(Application[UUID]):
             ) -> Sealed | None:
                 if value is None:
                     return None
-                plain = value.model_dump(mode="json", exclude_none=True)
+                plain = (
+                    value.model_dump(mode="json", exclude_none=True)
+                    if isinstance(value, BaseModel)
+                    else value
+                )
                 return key.seal(plain, version=record.version + 1, purpose=purpose)
 
             change(record, seal)

@@ -418,7 +418,7 @@ class ConsentRecord(Aggregate):
         channel: Channel | None
         categories: Categories | None
         sender: str | None = None
-        reason: str | None = None
+        reason: Sealed | None = None  # the person's words may say who they are: sealed
 
         def effects(self) -> Iterator[Effect]:
             """A withdrawal over its scope (None: every channel or every category)."""
@@ -575,7 +575,7 @@ class ConsentRecord(Aggregate):
         categories: tuple[str, ...] | None,
         sender: str | None,
         provenance: Provenance,
-        reason: str | None = None,
+        reason: Sealed | None = None,
         evidence: Sealed | None = None,
     ) -> None:
         """Record a withdrawal. Never refused, whatever was granted before.

@@ -105,11 +105,11 @@ def history_entry(event: Any, unseal: Unseal) -> HistoryEntry:
         actor=change.provenance.actor,
         evidence=evidence,
         personal_data_erased=change.evidence is not None and evidence is None,
-        **_change_details(change),
+        **_change_details(change, unseal),
     )
 
 
-def _change_details(change: ConsentRecord.Change) -> dict[str, Any]:
+def _change_details(change: ConsentRecord.Change, unseal: Unseal) -> dict[str, Any]:
     match change:
         case ConsentRecord.OptedIn():
             return {
@@ -133,7 +133,7 @@ def _change_details(change: ConsentRecord.Change) -> dict[str, Any]:
                 "channel": change.channel or EVERY,
                 "sender": change.sender,
                 "withdrawn": change.categories or (EVERY,),
-                "reason": change.reason,
+                "reason": unseal(change.reason, change.originator_version, "reason"),
             }
         case ConsentRecord.CategoriesChanged():
             return {
