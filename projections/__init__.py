@@ -1,4 +1,35 @@
-"""Read models (views) of the consent ledger and their runners.
+"""Read models of the consent ledger, rebuilt from its log at will.
 
-Nothing lives here yet: the consent-status and audit-log views arrive with the read side.
+* :class:`ConsentStatusView`: each person's current consent, for audiences and send-time
+  checks;
+* :class:`AuditLogView`: one row per event, for auditors' time-range and category queries.
+
+Views live in an SQLite file or a PostgreSQL schema (the ledger's own, or another: a
+service may replay a ledger's log into its own database). :func:`catch_up` applies what
+the log holds beyond a view's position, in batches, each one transaction with the new
+position; :func:`follow` keeps views caught up as events arrive.
 """
+
+from consent_ledger.projections.audit_log import AuditLogView, AuditQuery, AuditRow
+from consent_ledger.projections.consent_status import AudienceMember, ConsentStatusView
+from consent_ledger.projections.database import ViewDatabase, open_view_database
+from consent_ledger.projections.runner import VIEWS, catch_up, follow, open_views, rebuild
+from consent_ledger.projections.views import ConcurrentCatchUpError, View, ViewError
+
+__all__ = [
+    "VIEWS",
+    "AudienceMember",
+    "AuditLogView",
+    "AuditQuery",
+    "AuditRow",
+    "ConcurrentCatchUpError",
+    "ConsentStatusView",
+    "View",
+    "ViewDatabase",
+    "ViewError",
+    "catch_up",
+    "follow",
+    "open_view_database",
+    "open_views",
+    "rebuild",
+]

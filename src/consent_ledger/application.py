@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,14 @@ from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
 from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion
+from .eligibility import (
+    ConsentSource,
+    Decision,
+    check_request,
+    decide,
+    get_policy,
+    recipient_country,
+)
 from .exceptions import (
     BusinessExistsError,
     BusinessNotFoundError,
@@ -42,10 +51,12 @@ from .exceptions import (
     WrongKeyError,
 )
 from .history import SubjectHistory, SubjectStatus, history_entry
-from .identifiers import Identifier
+from .identifiers import Identifier, IdentifierKind
 from .keys import DataKeyCache, KeyRing, MasterKey, read_key_file, write_key_file
 from .persistence import LedgerRecorder, NewSubject, OrjsonTranscoder, PydanticMapper
+from .status import ConsentState, PlatformState, base_state, platform_states, visible
 from .stores import Store, parse_store
+from .taxonomy import Channel, TemplateCategory
 
 if TYPE_CHECKING:
     from eventsourcing.utils import EnvType
@@ -557,6 +568,56 @@ class ConsentLedger(Application[UUID]):
             entries=entries,
         )
 
+    def check(  # noqa: PLR0913 (a send has this many facts)
+        self,
+        identifier: Identifier | str,
+        *,
+        business_id: str,
+        category: str,
+        channel: Channel | str = Channel.WHATSAPP,
+        sender: str | None = None,
+        template_category: TemplateCategory | str | None = None,
+        policy: str | None = None,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        in_service_window: bool = False,
+        source: ConsentSource | None = None,
+    ) -> Decision:
+        """May a message of ``category`` be sent to this person now (or at ``at``)?
+
+        ``template_category`` defaults to the category's own (offers: MARKETING); ``policy``
+        to the channel's default preset (whatsapp-2025 for WhatsApp, consent-only else).
+        ``source`` is where current consent is read, typically a status view that is kept
+        caught up; without it, or with ``at`` or ``known_at``, the person's record is
+        folded on the spot, which is exact at any moment.
+
+        Raises:
+            UnknownCategoryError: the category is not in the taxonomy.
+            UnknownPolicyError: no policy preset has that name.
+        """
+        identifier = _identifier(identifier)
+        request = check_request(
+            business_id=business_id,
+            category=category,
+            channel=channel,
+            sender=sender,
+            template_category=template_category,
+            at=at or datetime.now(UTC),
+            in_service_window=in_service_window,
+        )
+        chosen = get_policy(policy, request.channel)
+        subject_id = self.find_subject(identifier, business_id=business_id)
+        if subject_id is not None and (source is None or at is not None or known_at is not None):
+            record = self._get_record(subject_id)
+            source = RecordSource(record, request.at, known_at or datetime.now(UTC))
+        return decide(
+            chosen,
+            request,
+            subject_id=subject_id,
+            country=recipient_country(identifier),
+            source=source or NO_CONSENT,
+        )
+
     def _require_subject(self, business_id: str, identifier: Identifier) -> UUID:
         subject_id = self.find_subject(identifier, business_id=business_id)
         if subject_id is None:
@@ -582,8 +643,55 @@ class ConsentLedger(Application[UUID]):
         return aggregate
 
 
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
 def _identifier(identifier: Identifier | str) -> Identifier:
-    return Identifier.parse(identifier) if isinstance(identifier, str) else identifier
+    """The identifier to look a person up by.
+
+    A string already in E.164 form skips ``phonenumbers``: a lookup needs no validation
+    (an impossible number finds nobody), and checks at send time must be fast.
+    """
+    if isinstance(identifier, Identifier):
+        return identifier
+    if _E164.fullmatch(identifier):
+        return Identifier(IdentifierKind.PHONE, identifier)
+    return Identifier.parse(identifier)
+
+
+class RecordSource:
+    """Consent read from one person's record, as it was at a moment and known at another."""
+
+    def __init__(self, record: ConsentRecord, at: datetime, known_at: datetime) -> None:
+        """Fold ``record``'s effects visible at ``at`` as known at ``known_at``."""
+        self._effects = visible(record.effects(), at, known_at)
+
+    def consent(
+        self, subject_id: UUID, channel: str, category: str, sender: str | None
+    ) -> ConsentState | None:
+        """The base state for one channel, category and sender."""
+        del subject_id  # one record only
+        return base_state(self._effects, channel, category, sender)
+
+    def platform(self, subject_id: UUID) -> list[PlatformState]:
+        """The latest marketing stop or resume per sender."""
+        del subject_id
+        return platform_states(self._effects)
+
+
+class _NoConsent:
+    """The source for a person the ledger has never seen."""
+
+    def consent(self, *_: object) -> ConsentState | None:
+        """Nothing."""
+        return None
+
+    def platform(self, *_: object) -> list[PlatformState]:
+        """Nothing."""
+        return []
+
+
+NO_CONSENT = _NoConsent()
 
 
 def _business_info(business: Business) -> BusinessInfo:

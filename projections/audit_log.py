@@ -1,0 +1,341 @@
+"""The audit log view: one row per event of the whole ledger, ready for an auditor's questions.
+
+"Every opt-out in October", "every opt-in collected by the web form under notice v2",
+"everything recorded yesterday": rows carry the event's type, when it occurred and when it
+was recorded, business, channel, categories, method, actor and notice, indexed by time and
+by category. Rows hold no personal data: subjects appear by id only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from consent_ledger.projections.views import View, parse_timestamp, timestamp
+
+from consent_ledger.domain import Business, ConsentRecord, Notice
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from datetime import datetime
+
+    from consent_ledger.projections.database import Cursor
+
+    from consent_ledger.log import LoggedEvent
+
+_COLUMNS = (
+    "position",
+    "stream_type",
+    "stream_id",
+    "stream_version",
+    "event_type",
+    "business_id",
+    "subject_id",
+    "channel",
+    "sender",
+    "granted",
+    "withdrawn",
+    "confirmed",
+    "method",
+    "collection_point",
+    "actor",
+    "notice_id",
+    "notice_version",
+    "occurred_at",
+    "recorded_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One event as the audit log shows it."""
+
+    position: int
+    stream_type: str
+    stream_id: UUID
+    stream_version: int
+    event_type: str
+    business_id: str | None
+    subject_id: UUID | None
+    channel: str | None
+    sender: str | None
+    granted: tuple[str, ...]
+    withdrawn: tuple[str, ...]
+    confirmed: tuple[str, ...]
+    method: str | None
+    collection_point: str | None
+    actor: str | None
+    notice_id: str | None
+    notice_version: int | None
+    occurred_at: datetime | None
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters; each one left as None does not filter."""
+
+    business_id: str | None = None
+    event_types: tuple[str, ...] | None = None
+    subject_id: UUID | None = None
+    channel: str | None = None
+    category: str | None = None
+    method: str | None = None
+    notice_id: str | None = None
+    notice_version: int | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+    recorded_from: datetime | None = None
+    recorded_to: datetime | None = None
+    limit: int | None = None
+
+
+class AuditLogView(View):
+    """Every event, one row each, indexed for time-range and category queries."""
+
+    name = "audit-log"
+
+    def __init__(self, database: Any) -> None:
+        """Attach to ``database``; see :class:`~projections.views.View`."""
+        self.rows = database.table("audit_log")
+        self.categories = database.table("audit_log_categories")
+        super().__init__(database)
+
+    def create_statements(self) -> list[str]:
+        """The rows, a category index table, and indexes by time."""
+        return [
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.rows} (position BIGINT PRIMARY KEY, "
+                "stream_type TEXT NOT NULL, stream_id TEXT NOT NULL, "
+                "stream_version INTEGER NOT NULL, "
+                "event_type TEXT NOT NULL, business_id TEXT, subject_id TEXT, channel TEXT, "
+                "sender TEXT, granted TEXT NOT NULL, withdrawn TEXT NOT NULL, "
+                "confirmed TEXT NOT NULL, method TEXT, collection_point TEXT, actor TEXT, "
+                "notice_id TEXT, notice_version INTEGER, occurred_at TEXT, "
+                "recorded_at TEXT NOT NULL)"
+            ),
+            (
+                f"CREATE INDEX IF NOT EXISTS audit_log_occurred ON {self.rows} "
+                "(business_id, occurred_at)"
+            ),
+            (
+                f"CREATE INDEX IF NOT EXISTS audit_log_recorded ON {self.rows} "
+                "(business_id, recorded_at)"
+            ),
+            (
+                f"CREATE INDEX IF NOT EXISTS audit_log_type ON {self.rows} "
+                "(business_id, event_type, occurred_at)"
+            ),
+            f"CREATE INDEX IF NOT EXISTS audit_log_subject ON {self.rows} (subject_id, position)",
+            (
+                f"CREATE TABLE IF NOT EXISTS {self.categories} (category TEXT NOT NULL, "
+                "position BIGINT NOT NULL, PRIMARY KEY (category, position))"
+            ),
+        ]
+
+    def table_names(self) -> list[str]:
+        """Everything a rebuild empties."""
+        return [self.rows, self.categories]
+
+    def apply(self, cursor: Cursor, events: Sequence[LoggedEvent]) -> None:
+        """One row per event, and one category row per category it names."""
+        streams = self._stream_context(cursor, events)
+        rows = [_row(e.position, e.event, streams[e.event.originator_id]) for e in events]
+        cursor.execute_many(
+            f"INSERT INTO {self.rows} ({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+            rows,
+        )
+        categories = {
+            (category, row[0])
+            for row in rows
+            for column in (row[9], row[10], row[11])
+            for category in column.split()
+        }
+        if categories:
+            cursor.execute_many(
+                f"INSERT INTO {self.categories} (category, position) VALUES (?, ?)",
+                sorted(categories),
+            )
+
+    def _stream_context(self, cursor: Cursor, events: Sequence[LoggedEvent]) -> dict[UUID, _Stream]:
+        """Per stream: the business (and notice) its first event named."""
+        streams: dict[UUID, _Stream] = {}
+        for logged in events:
+            event = logged.event
+            if event.originator_version == 1:
+                streams[event.originator_id] = _Stream(
+                    business_id=getattr(event, "business_id", None),
+                    notice_id=getattr(event, "notice_id", None),
+                )
+        missing = sorted({str(e.event.originator_id) for e in events} - {str(s) for s in streams})
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            rows = cursor.execute(
+                f"SELECT stream_id, business_id, notice_id FROM {self.rows} "
+                f"WHERE stream_version = 1 AND stream_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for stream_id, business_id, notice_id in rows:
+                streams[UUID(stream_id)] = _Stream(business_id, notice_id)
+        for logged in events:  # a stream whose first event the view never saw
+            streams.setdefault(logged.event.originator_id, _Stream(None, None))
+        return streams
+
+    def query(self, query: AuditQuery) -> Iterator[AuditRow]:
+        """Rows matching every filter given, in log order."""
+        where, params = [], []
+        filters: list[tuple[str, Any]] = [
+            ("business_id = ?", query.business_id),
+            ("subject_id = ?", str(query.subject_id) if query.subject_id else None),
+            ("channel = ?", query.channel),
+            ("method = ?", query.method),
+            ("notice_id = ?", query.notice_id),
+            ("notice_version = ?", query.notice_version),
+            ("occurred_at >= ?", _stamp(query.occurred_from)),
+            ("occurred_at < ?", _stamp(query.occurred_to)),
+            ("recorded_at >= ?", _stamp(query.recorded_from)),
+            ("recorded_at < ?", _stamp(query.recorded_to)),
+        ]
+        for clause, value in filters:
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        if query.event_types:
+            where.append(f"event_type IN ({', '.join('?' * len(query.event_types))})")
+            params.extend(query.event_types)
+        if query.category is not None:
+            where.append(f"position IN (SELECT position FROM {self.categories} WHERE category = ?)")
+            params.append(query.category)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM {self.rows}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY position"
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
+        for row in self.database.query(sql, params):
+            yield _audit_row(row)
+
+    def count(self) -> int:
+        """How many events the view holds."""
+        return int(self.database.query(f"SELECT COUNT(*) FROM {self.rows}")[0][0])
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return timestamp(moment) if moment is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    business_id: str | None
+    notice_id: str | None
+
+
+def _row(position: int, event: Any, stream: _Stream) -> tuple[Any, ...]:
+    details: dict[str, Any] = {"business_id": stream.business_id, "subject_id": None}
+    if isinstance(event, ConsentRecord.SubjectRegistered):
+        details["subject_id"] = str(event.originator_id)
+    elif isinstance(event, ConsentRecord.Change):
+        details.update(subject_id=str(event.originator_id), **_change(event))
+    elif isinstance(event, Notice.Registered):
+        details["notice_id"] = event.notice_id
+    elif isinstance(event, Notice.VersionPublished):
+        details.update(channel=str(event.channel), granted=" ".join(event.categories))
+        details.update(notice_id=stream.notice_id, notice_version=event.version)
+    elif isinstance(event, Business.NoticeAdded):
+        details["notice_id"] = event.notice_id
+    return (
+        position,
+        type(event).__qualname__.split(".")[0],
+        str(event.originator_id),
+        event.originator_version,
+        type(event).__name__,
+        details["business_id"],
+        details["subject_id"],
+        details.get("channel"),
+        details.get("sender"),
+        details.get("granted", ""),
+        details.get("withdrawn", ""),
+        details.get("confirmed", ""),
+        details.get("method"),
+        details.get("collection_point"),
+        details.get("actor"),
+        details.get("notice_id"),
+        details.get("notice_version"),
+        _stamp(details.get("occurred_at")),
+        timestamp(event.timestamp),
+    )
+
+
+def _change(event: ConsentRecord.Change) -> dict[str, Any]:
+    provenance = event.provenance
+    details: dict[str, Any] = {
+        "method": str(provenance.method),
+        "collection_point": provenance.collection_point,
+        "actor": provenance.actor,
+        "occurred_at": provenance.occurred_at,
+        "sender": getattr(event, "sender", None),
+    }
+    channel = getattr(event, "channel", None)
+    details["channel"] = str(channel) if channel else "*"
+    notice = getattr(event, "notice", None)
+    if notice is not None:
+        details.update(notice_id=notice.notice_id, notice_version=notice.version)
+    match event:
+        case ConsentRecord.OptedIn():
+            details["granted"] = " ".join(event.categories)
+        case ConsentRecord.OptInConfirmed():
+            details["confirmed"] = " ".join(event.categories)
+        case ConsentRecord.OptedOut():
+            details["withdrawn"] = " ".join(event.categories or ("*",))
+        case ConsentRecord.CategoriesChanged():
+            details.update(granted=" ".join(event.granted), withdrawn=" ".join(event.withdrawn))
+        case ConsentRecord.PlatformMarketingStopped() | ConsentRecord.PlatformMarketingResumed():
+            details["channel"] = "whatsapp"
+    return details
+
+
+def _audit_row(row: tuple[Any, ...]) -> AuditRow:
+    (
+        position,
+        stream_type,
+        stream_id,
+        stream_version,
+        event_type,
+        business_id,
+        subject_id,
+        channel,
+        sender,
+        granted,
+        withdrawn,
+        confirmed,
+        method,
+        collection_point,
+        actor,
+        notice_id,
+        notice_version,
+        occurred_at,
+        recorded_at,
+    ) = row
+    return AuditRow(
+        position=position,
+        stream_type=stream_type,
+        stream_id=UUID(stream_id),
+        stream_version=stream_version,
+        event_type=event_type,
+        business_id=business_id,
+        subject_id=UUID(subject_id) if subject_id else None,
+        channel=channel,
+        sender=sender,
+        granted=tuple(granted.split()),
+        withdrawn=tuple(withdrawn.split()),
+        confirmed=tuple(confirmed.split()),
+        method=method,
+        collection_point=collection_point,
+        actor=actor,
+        notice_id=notice_id,
+        notice_version=notice_version,
+        occurred_at=parse_timestamp(occurred_at) if occurred_at else None,
+        recorded_at=parse_timestamp(recorded_at),
+    )

@@ -1,0 +1,332 @@
+"""May this message be sent? The send-time decision, under a named policy.
+
+A policy is data (``policies/*.json``), not code paths: it says which recipient countries
+are allowed, whether a MARKETING template needs consent to a marketing category, whether a
+person's WhatsApp marketing stop is honoured, and which template categories may go out in
+an open customer service window without an opt-in. :func:`decide` applies the policy's
+rules in a fixed order and names the first that fails, with the event the decision rests on.
+
+Consent comes from a :class:`ConsentSource`: a consent record folded on the spot (exact at
+any moment) or a status view kept up to date by a projection (fast, for now only).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from datetime import UTC
+from enum import StrEnum
+from importlib import resources
+from typing import TYPE_CHECKING, Protocol
+
+import phonenumbers
+from pydantic import Field
+
+from .exceptions import InvalidInputError
+from .identifiers import Identifier, IdentifierKind
+from .status import State, expire, marketing_stop
+from .taxonomy import CATEGORIES, Channel, TemplateCategory, check_categories
+from .values import Immutable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from datetime import datetime
+    from uuid import UUID
+
+    from .status import ConsentState, PlatformState
+
+DEFAULT_POLICIES = {Channel.WHATSAPP: "whatsapp-2025"}
+FALLBACK_POLICY = "consent-only"
+
+
+class UnknownPolicyError(InvalidInputError):
+    """No policy preset has the given name."""
+
+
+class Reason(StrEnum):
+    """Why a message is allowed or denied. The first two allow; the rest deny."""
+
+    CONSENTED = "consented"
+    SERVICE_WINDOW = "service-window"
+    NO_CONSENT = "no-consent"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    PENDING_CONFIRMATION = "pending-confirmation"
+    PLATFORM_MARKETING_STOP = "platform-marketing-stop"
+    COUNTRY_NOT_ALLOWED = "country-not-allowed"
+    TEMPLATE_CATEGORY_MISMATCH = "template-category-mismatch"
+
+
+_DENIED_BY_STATE = {
+    State.WITHDRAWN: Reason.WITHDRAWN,
+    State.EXPIRED: Reason.EXPIRED,
+    State.PENDING: Reason.PENDING_CONFIRMATION,
+}
+
+
+class Policy(Immutable):
+    """The rules a send-time check applies."""
+
+    name: str
+    description: str
+    source: str
+    recipient_countries: frozenset[str] | None = Field(
+        description="ISO 3166 countries a recipient's number must be in; null for any"
+    )
+    marketing_needs_marketing_category: bool
+    honour_platform_marketing_stop: bool
+    service_window_exempt: frozenset[TemplateCategory] = frozenset()
+
+
+@functools.cache
+def policies() -> dict[str, Policy]:
+    """The policy presets shipped with the ledger, by name."""
+    folder = resources.files("consent_ledger") / "policies"
+    loaded = [
+        Policy.model_validate(json.loads(entry.read_text(encoding="utf-8")))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".json")
+    ]
+    return {policy.name: policy for policy in sorted(loaded, key=lambda p: p.name)}
+
+
+def get_policy(name: str | None, channel: Channel) -> Policy:
+    """The named preset, or the default one for the channel.
+
+    Raises:
+        UnknownPolicyError: no preset has that name.
+    """
+    name = name or DEFAULT_POLICIES.get(channel, FALLBACK_POLICY)
+    try:
+        return policies()[name]
+    except KeyError:
+        known = ", ".join(policies())
+        msg = f"unknown policy {name!r}; policies: {known}"
+        raise UnknownPolicyError(msg) from None
+
+
+def recipient_country(identifier: Identifier) -> str | None:
+    """The country of a recipient, from their number (or a BSUID's prefix); None if unknown."""
+    match identifier.kind:
+        case IdentifierKind.PHONE:
+            return _country_of_number(identifier.value)
+        case IdentifierKind.WA:
+            return _country_of_number("+" + identifier.value)
+        case IdentifierKind.BSUID:
+            return identifier.value.split(".", 1)[0]
+        case _:
+            return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _country_of_number(e164: str) -> str | None:
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
+    if not regions or regions[0] == "001":  # 001: non-geographic numbers
+        return None
+    if len(regions) == 1:  # most codes: no need for the slow search of +1, +7, +44 ...
+        return regions[0]
+    # A shared code (+1, +7, +44 ...): the region whose plan the number fits, else the
+    # code's main region (listed first), for numbers in ranges the metadata does not know.
+    return phonenumbers.region_code_for_number(number) or regions[0]
+
+
+class ConsentSource(Protocol):
+    """Where a check finds consent: base states (before expiry) and marketing stops."""
+
+    def consent(
+        self, subject_id: UUID, channel: str, category: str, sender: str | None
+    ) -> ConsentState | None:
+        """The base consent state for one channel, category and sender, if any."""
+
+    def platform(self, subject_id: UUID) -> Iterable[PlatformState]:
+        """The latest marketing stop or resume per sender."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRequest:
+    """What a sender wants to send: to whom (by business), on which channel, of what kind."""
+
+    business_id: str
+    channel: Channel
+    category: str
+    sender: str | None
+    template_category: TemplateCategory
+    at: datetime
+    in_service_window: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Allowed or denied, why, and the event the decision rests on."""
+
+    allowed: bool
+    reason: Reason
+    detail: str
+    policy: str
+    request: CheckRequest
+    subject_id: UUID | None = None
+    event_version: int | None = None
+    event_type: str | None = None
+
+
+def check_request(  # noqa: PLR0913 (a request has this many parts)
+    *,
+    business_id: str,
+    category: str,
+    channel: Channel | str,
+    sender: str | None,
+    template_category: TemplateCategory | str | None,
+    at: datetime,
+    in_service_window: bool,
+) -> CheckRequest:
+    """A validated request.
+
+    Raises:
+        UnknownCategoryError: the category is not in the taxonomy.
+        InvalidInputError: the channel or template category is unknown.
+    """
+    check_categories((category,))
+    try:
+        channel = Channel(channel)
+        template = TemplateCategory(template_category or CATEGORIES[category].template_category)
+    except ValueError as e:
+        msg = str(e)
+        raise InvalidInputError(msg) from None
+    return CheckRequest(
+        business_id=business_id,
+        channel=channel,
+        category=category,
+        sender=sender,
+        template_category=template,
+        at=at.astimezone(UTC),
+        in_service_window=in_service_window,
+    )
+
+
+def decide(
+    policy: Policy,
+    request: CheckRequest,
+    *,
+    subject_id: UUID | None,
+    country: str | None,
+    source: ConsentSource,
+) -> Decision:
+    """Apply ``policy`` to ``request`` for the person ``subject_id`` (None: not in the ledger).
+
+    The rules, in order, the first that fails naming the reason: the recipient's country; a
+    MARKETING template needs a marketing category; consent for the category (an open
+    service window may stand in for a missing one, for the template categories the policy
+    exempts); the person's own marketing stop on the platform.
+    """
+    case = _Case(policy, request, subject_id, country, source)
+    for rule in _RULES:
+        decision = rule(case)
+        if decision is not None:
+            return decision
+    state = case.state
+    assert state is not None  # the consent rule let it through  # noqa: S101
+    detail = f"consent to {request.category} granted since {_time(state.since)}"
+    if state.expires_at is not None:
+        detail += f", until {_time(state.expires_at)}"
+    return case.decide(Reason.CONSENTED, detail, state)
+
+
+@dataclass
+class _Case:
+    """One check in progress: what is known, and how to phrase its outcome."""
+
+    policy: Policy
+    request: CheckRequest
+    subject_id: UUID | None
+    country: str | None
+    source: ConsentSource
+
+    @functools.cached_property
+    def state(self) -> ConsentState | None:
+        if self.subject_id is None:
+            return None
+        request = self.request
+        base = self.source.consent(
+            self.subject_id, request.channel, request.category, request.sender
+        )
+        return expire(base, request.at)
+
+    @property
+    def marketing(self) -> bool:
+        return self.request.template_category is TemplateCategory.MARKETING
+
+    def decide(self, reason: Reason, detail: str, rests_on: object = None) -> Decision:
+        return Decision(
+            allowed=reason in (Reason.CONSENTED, Reason.SERVICE_WINDOW),
+            reason=reason,
+            detail=detail,
+            policy=self.policy.name,
+            request=self.request,
+            subject_id=self.subject_id,
+            event_version=getattr(rests_on, "event_version", None),
+            event_type=getattr(rests_on, "event_type", None),
+        )
+
+
+def _country_rule(case: _Case) -> Decision | None:
+    allowed = case.policy.recipient_countries
+    if allowed is None or case.country in allowed:
+        return None
+    where = f"in {case.country}" if case.country else "in no known country"
+    detail = f"the recipient's number is {where}, outside the policy's countries"
+    return case.decide(Reason.COUNTRY_NOT_ALLOWED, detail)
+
+
+def _template_rule(case: _Case) -> Decision | None:
+    category = CATEGORIES[case.request.category]
+    if (
+        case.marketing
+        and case.policy.marketing_needs_marketing_category
+        and category.template_category is not TemplateCategory.MARKETING
+    ):
+        detail = (
+            f"a MARKETING template needs consent to a marketing category; "
+            f"{category.name} is {category.template_category}"
+        )
+        return case.decide(Reason.TEMPLATE_CATEGORY_MISMATCH, detail)
+    return None
+
+
+def _consent_rule(case: _Case) -> Decision | None:
+    request, state = case.request, case.state
+    if state is None:
+        if request.in_service_window and (
+            request.template_category in case.policy.service_window_exempt
+        ):
+            detail = f"a customer service window is open: {request.template_category} allowed"
+            return case.decide(Reason.SERVICE_WINDOW, detail)
+        detail = f"no consent to {request.category} on {request.channel}"
+        return case.decide(Reason.NO_CONSENT, detail)
+    if state.state is State.GRANTED:
+        return None
+    detail = f"consent to {request.category} {state.state} since {_time(state.since)}"
+    return case.decide(_DENIED_BY_STATE[state.state], detail, state)
+
+
+def _platform_rule(case: _Case) -> Decision | None:
+    if not (case.marketing and case.policy.honour_platform_marketing_stop):
+        return None
+    assert case.subject_id is not None  # consent was found  # noqa: S101
+    stop = marketing_stop(case.source.platform(case.subject_id), case.request.sender)
+    if stop is None:
+        return None
+    whom = f"sender {stop.sender}" if stop.sender else "every sender"
+    detail = f"the person stopped marketing from {whom} on WhatsApp on {_time(stop.since)}"
+    return case.decide(Reason.PLATFORM_MARKETING_STOP, detail, stop)
+
+
+_RULES = (_country_rule, _template_rule, _consent_rule, _platform_rule)
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

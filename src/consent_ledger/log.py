@@ -1,0 +1,116 @@
+"""The ledger's append-only log, for readers that need no key: views, replays, verifiers.
+
+Events hold personal data only sealed, so the whole log can be read, replayed and
+projected without the master key. Positions are the log's notification ids: they only
+grow, may have gaps (PostgreSQL sequences), and order events as they were committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Self, cast
+
+from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from .exceptions import NotALedgerError
+from .persistence import LedgerRecorder, OrjsonTranscoder, PydanticMapper
+from .stores import PostgresStore, Store, parse_store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
+    from types import TracebackType
+
+    from eventsourcing.persistence import Notification
+
+APP_NAME = "ConsentLedger"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """An event at its position in the log."""
+
+    position: int
+    event: Any
+
+
+class EventLog:
+    """Reads a ledger's log in order, decoding events; writes nothing."""
+
+    def __init__(self, store: Store, recorder: ApplicationRecorder, factory: Any = None) -> None:
+        """Read the log of ``store`` through ``recorder``; prefer :meth:`open`."""
+        self.store = store
+        self.recorder = recorder
+        self.mapper = PydanticMapper(transcoder=OrjsonTranscoder())
+        self._factory = factory
+        self._ledger_id: str | None = None
+
+    @classmethod
+    def open(cls, db: str | Path) -> EventLog:
+        """Open the log of the ledger at ``db`` for reading.
+
+        Raises:
+            LedgerNotFoundError: there is no ledger at ``db``.
+            NotALedgerError: ``db`` holds something else.
+        """
+        store = parse_store(db)
+        store.check_is_ledger()
+        factory = InfrastructureFactory.construct(Environment(APP_NAME, store.env(create=False)))
+        return cls(store, factory.application_recorder(), factory)
+
+    @property
+    def ledger_id(self) -> str:
+        """The id of the ledger this log belongs to."""
+        if self._ledger_id is None:
+            meta = cast("LedgerRecorder", self.recorder).select_meta()
+            if "ledger_id" not in meta:
+                msg = f"{self.store} is not a consent ledger"
+                raise NotALedgerError(msg)
+            self._ledger_id = meta["ledger_id"]
+        return self._ledger_id
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether the log is in PostgreSQL (where readers can wait for notifications)."""
+        return isinstance(self.store, PostgresStore)
+
+    def head(self) -> int:
+        """The position of the last event, 0 for an empty log."""
+        return self.recorder.max_notification_id() or 0
+
+    def read(self, after: int, limit: int) -> list[LoggedEvent]:
+        """Up to ``limit`` events after position ``after``, in order, decoded."""
+        to_event = self.mapper.to_domain_event
+        return [LoggedEvent(n.id, to_event(n)) for n in self.read_raw(after, limit)]
+
+    def read_raw(self, after: int, limit: int) -> Sequence[Notification]:
+        """Up to ``limit`` stored events after position ``after``, in order, as stored."""
+        return self.recorder.select_notifications(
+            start=after, limit=limit, inclusive_of_start=False
+        )
+
+    def __iter__(self) -> Iterator[LoggedEvent]:
+        """Every event, in order, read in pages."""
+        after = 0
+        while page := self.read(after, 1000):
+            yield from page
+            after = page[-1].position
+
+    def close(self) -> None:
+        """Release the log's connections."""
+        if self._factory is not None:
+            self._factory.close()
+
+    def __enter__(self) -> Self:
+        """Use the log in a ``with`` block."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the log."""
+        self.close()
