@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from consent_ledger.cli.audit import audit
 from consent_ledger.cli.consent import change, confirm, marketing_preference, opt_in, opt_out
 from consent_ledger.cli.demo import demo
 from consent_ledger.cli.ledger import business, init
 from consent_ledger.cli.notices import notice
+from consent_ledger.cli.projections import projections
 from consent_ledger.cli.reading import history, status
+from consent_ledger.cli.sending import audience, check
 from pydantic import ValidationError
 
 from consent_ledger import ConsentLedgerError
@@ -66,6 +69,10 @@ for command in (
     marketing_preference,
     status,
     history,
+    check,
+    audience,
+    audit,
+    projections,
     demo,
 ):
     main.add_command(command)

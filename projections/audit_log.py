@@ -95,6 +95,7 @@ class AuditLogView(View):
     """Every event, one row each, indexed for time-range and category queries."""
 
     name = "audit-log"
+    schema_version = 1
 
     def __init__(self, database: Any) -> None:
         """Attach to ``database``; see :class:`~projections.views.View`."""

@@ -12,7 +12,6 @@ the send-time check as a :class:`~consent_ledger.eligibility.ConsentSource`.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -20,6 +19,7 @@ import orjson
 from consent_ledger.projections.views import View, parse_timestamp, timestamp
 
 from consent_ledger.domain import ConsentRecord
+from consent_ledger.eligibility import Candidate
 from consent_ledger.identifiers import IdentifierKind
 from consent_ledger.status import (
     END_OF_TIME,
@@ -49,21 +49,11 @@ _STATUS_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AudienceMember:
-    """A person whose consent to a category is granted (not yet judged against a policy)."""
-
-    subject_id: UUID
-    identifier_kind: IdentifierKind
-    identifier: Sealed
-    consent: ConsentState
-    platform: list[PlatformState]
-
-
 class ConsentStatusView(View):
     """Current consent per (business, subject, channel, category, sender)."""
 
     name = "consent-status"
+    schema_version = 1
 
     def __init__(self, database: Any) -> None:
         """Attach to ``database``; see :class:`~projections.views.View`."""
@@ -208,7 +198,7 @@ class ConsentStatusView(View):
 
     def audience(
         self, business_id: str, channel: str, category: str, sender: str | None
-    ) -> Iterator[AudienceMember]:
+    ) -> Iterator[Candidate]:
         """Everyone whose base consent to ``category`` is granted, towards ``sender``.
 
         A sender's own row, where a person has one, decides for that sender; otherwise the
@@ -226,12 +216,12 @@ class ConsentStatusView(View):
             kind, sealed, *best = min(group, key=lambda row: row[5] == ANY_SENDER)
             state = _state(tuple(best))
             if state.state is State.GRANTED:
-                yield AudienceMember(
+                yield Candidate(
                     subject_id=UUID(subject),
                     identifier_kind=IdentifierKind(kind),
                     identifier=Sealed.model_validate_json(sealed),
-                    consent=state,
-                    platform=stops.get(subject, []),
+                    state=state,
+                    marketing=stops.get(subject, []),
                 )
 
     def _platform_by_subject(self) -> dict[str, list[PlatformState]]:

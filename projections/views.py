@@ -4,7 +4,9 @@ A view processes the log in batches. Each batch is one transaction that writes t
 rows and moves its position from the position it started from to the batch's last event,
 compare-and-set: a batch that another process has already applied fails and changes
 nothing, and events at or below the position are skipped, so replaying changes nothing.
-A view remembers which ledger it follows and refuses events from another.
+A view remembers which ledger it follows and refuses events from another, and which
+version of its own schema it was built with: a view whose code has changed shape is
+dropped and rebuilt from the log, never migrated.
 """
 
 from __future__ import annotations
@@ -47,16 +49,28 @@ class View(ABC):
     """A read model of the log, in a database of its own choosing."""
 
     name: ClassVar[str]
+    schema_version: ClassVar[int]
 
     def __init__(self, database: ViewDatabase) -> None:
-        """Attach to ``database``, creating the view's tables if they are missing."""
+        """Attach to ``database``, creating the view's tables if they are missing.
+
+        Tables built by another version of the view are dropped, to be rebuilt.
+        """
         self.database = database
         self.positions = database.table(POSITIONS_TABLE)
         with database.transaction() as cursor:
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.positions} (view_name TEXT PRIMARY KEY, "
-                "ledger_id TEXT NOT NULL, log_position BIGINT NOT NULL)"
+                "ledger_id TEXT NOT NULL, log_position BIGINT NOT NULL, "
+                "view_schema INTEGER NOT NULL)"
             )
+            rows = cursor.execute(
+                f"SELECT view_schema FROM {self.positions} WHERE view_name = ?", (self.name,)
+            )
+            if rows and rows[0][0] != self.schema_version:
+                for table in self.table_names():
+                    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+                cursor.execute(f"DELETE FROM {self.positions} WHERE view_name = ?", (self.name,))
             for statement in self.create_statements():
                 cursor.execute(statement)
 
@@ -116,9 +130,9 @@ class View(ABC):
         )
         if not rows:
             cursor.execute(
-                f"INSERT INTO {self.positions} (view_name, ledger_id, log_position) "
-                "VALUES (?, ?, 0) ON CONFLICT (view_name) DO NOTHING",
-                (self.name, ledger_id),
+                f"INSERT INTO {self.positions} (view_name, ledger_id, log_position, view_schema) "
+                "VALUES (?, ?, 0, ?) ON CONFLICT (view_name) DO NOTHING",
+                (self.name, ledger_id, self.schema_version),
             )
             return 0
         followed, position = rows[0]

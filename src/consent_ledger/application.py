@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID
@@ -32,8 +33,10 @@ from uuid_utils.compat import uuid7
 
 from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion
 from .eligibility import (
+    Candidate,
     ConsentSource,
     Decision,
+    Recipient,
     check_request,
     decide,
     get_policy,
@@ -53,12 +56,15 @@ from .exceptions import (
 from .history import SubjectHistory, SubjectStatus, history_entry
 from .identifiers import Identifier, IdentifierKind
 from .keys import DataKeyCache, KeyRing, MasterKey, read_key_file, write_key_file
+from .log import EventLog
 from .persistence import LedgerRecorder, NewSubject, OrjsonTranscoder, PydanticMapper
 from .status import ConsentState, PlatformState, base_state, platform_states, visible
 from .stores import Store, parse_store
 from .taxonomy import Channel, TemplateCategory
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
     from eventsourcing.utils import EnvType
 
     from .commands import (
@@ -81,6 +87,7 @@ MAX_ATTEMPTS = 10
 BACKOFF_SECONDS = 0.002  # doubled after each lost race, with jitter, up to 0.25 s
 
 TAggregate = TypeVar("TAggregate", bound=Aggregate)
+T = TypeVar("T")
 Seal = Callable[[Any, str], "Sealed | None"]
 
 
@@ -124,12 +131,15 @@ class ConsentLedger(Application[UUID]):
     name = "ConsentLedger"
     env: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, env: EnvType | None = None, *, keyring: KeyRing) -> None:
+    def __init__(
+        self, env: EnvType | None = None, *, keyring: KeyRing, store: Store | None = None
+    ) -> None:
         """Open the event store named by ``env`` with the keys of ``keyring``.
 
         Prefer :meth:`open` and :meth:`create`, which find the store and the key and check
         that they belong together.
         """
+        self.store = store
         self._keyring = keyring
         self._data_keys = DataKeyCache()
         super().__init__(env)
@@ -171,7 +181,7 @@ class ConsentLedger(Application[UUID]):
         if location.file is not None:
             write_key_file(location.file, ledger_id, master)
         try:
-            ledger = cls(env=store.env(create=True), keyring=KeyRing(master))
+            ledger = cls(env=store.env(create=True), keyring=KeyRing(master), store=store)
             ledger.ledger_recorder.write_meta(
                 {
                     "format": LEDGER_FORMAT,
@@ -208,7 +218,7 @@ class ConsentLedger(Application[UUID]):
         store = parse_store(db)
         store.check_is_ledger()
         key_ledger_id, master, location = _find_key(store, key_file, master_key)
-        ledger = cls(env=store.env(create=False), keyring=KeyRing(master))
+        ledger = cls(env=store.env(create=False), keyring=KeyRing(master), store=store)
         try:
             ledger._check_key(key_ledger_id, location)
         except BaseException:
@@ -231,6 +241,14 @@ class ConsentLedger(Application[UUID]):
         if self._keyring.key_check(ledger_id) != meta["key_check"]:
             msg = f"the master key{where} does not open this ledger ({ledger_id})"
             raise WrongKeyError(msg)
+
+    @property
+    def event_log(self) -> EventLog:
+        """The ledger's log, for views and replays (sharing this ledger's connections)."""
+        if self.store is None:
+            msg = "this ledger was not opened with ConsentLedger.open or create"
+            raise NotALedgerError(msg)
+        return EventLog(self.store, self.recorder)
 
     @property
     def default_business(self) -> str | None:
@@ -618,6 +636,62 @@ class ConsentLedger(Application[UUID]):
             source=source or NO_CONSENT,
         )
 
+    def audience(  # noqa: PLR0913 (a send has this many facts)
+        self,
+        candidates: Iterable[Candidate],
+        *,
+        business_id: str,
+        category: str,
+        channel: Channel | str = Channel.WHATSAPP,
+        sender: str | None = None,
+        template_category: TemplateCategory | str | None = None,
+        policy: str | None = None,
+        in_service_window: bool = False,
+    ) -> Iterator[Recipient]:
+        """The candidates a status view found, judged by ``policy`` now, identifiers opened.
+
+        Yields only those a message may be sent to. A candidate whose data key is gone
+        (erased) is skipped: there is nobody to address.
+        """
+        request = check_request(
+            business_id=business_id,
+            category=category,
+            channel=channel,
+            sender=sender,
+            template_category=template_category,
+            at=datetime.now(UTC),
+            in_service_window=in_service_window,
+        )
+        chosen = get_policy(policy, request.channel)
+        needs_country = chosen.recipient_countries is not None
+        for chunk in batched(candidates, 500):
+            for candidate, identifier in self._open_identifiers(chunk):
+                if identifier is None:
+                    continue
+                country = recipient_country(identifier) if needs_country else None
+                decision = decide(
+                    chosen,
+                    request,
+                    subject_id=candidate.subject_id,
+                    country=country,
+                    source=candidate,
+                )
+                if decision.allowed:
+                    yield Recipient(identifier, decision, candidate.state)
+
+    def _open_identifiers(
+        self, candidates: Sequence[Candidate]
+    ) -> Iterator[tuple[Candidate, Identifier | None]]:
+        wrapped = self.ledger_recorder.select_wrapped_keys([c.subject_id for c in candidates])
+        for candidate in candidates:
+            key = wrapped.get(candidate.subject_id)
+            if key is None:
+                yield candidate, None
+                continue
+            data_key = self._keyring.unwrap(candidate.subject_id, key)
+            value = data_key.open(candidate.identifier, version=1, purpose="identifier")
+            yield candidate, Identifier(candidate.identifier_kind, value)
+
     def _require_subject(self, business_id: str, identifier: Identifier) -> UUID:
         subject_id = self.find_subject(identifier, business_id=business_id)
         if subject_id is None:
@@ -644,6 +718,13 @@ class ConsentLedger(Application[UUID]):
 
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Successive lists of up to ``size`` items (itertools.batched arrives in 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def _identifier(identifier: Identifier | str) -> Identifier:

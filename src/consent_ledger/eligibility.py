@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from .status import ConsentState, PlatformState
+    from .values import Sealed
 
 DEFAULT_POLICIES = {Channel.WHATSAPP: "whatsapp-2025"}
 FALLBACK_POLICY = "consent-only"
@@ -145,6 +146,34 @@ class ConsentSource(Protocol):
 
     def platform(self, subject_id: UUID) -> Iterable[PlatformState]:
         """The latest marketing stop or resume per sender."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A person a view found with consent to a category, before the policy is applied."""
+
+    subject_id: UUID
+    identifier_kind: IdentifierKind
+    identifier: Sealed
+    state: ConsentState
+    marketing: list[PlatformState]
+
+    def consent(self, *_: object) -> ConsentState:
+        """The candidate's base consent (a :class:`ConsentSource` of one person)."""
+        return self.state
+
+    def platform(self, *_: object) -> list[PlatformState]:
+        """The candidate's marketing stops and resumes."""
+        return self.marketing
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Someone a message may be sent to: who, and the decision that says so."""
+
+    identifier: Identifier
+    decision: Decision
+    consent: ConsentState
 
 
 @dataclass(frozen=True, slots=True)

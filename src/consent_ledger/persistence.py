@@ -111,6 +111,9 @@ class LedgerRecorder(Protocol):
     def select_wrapped_key(self, subject_id: UUID) -> bytes | None:
         """A subject's wrapped data key, or None if it was never made or was destroyed."""
 
+    def select_wrapped_keys(self, subject_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        """The wrapped data keys of many subjects (those that have one)."""
+
 
 def now_text() -> str:
     """The current time as stored in text columns."""
@@ -184,3 +187,15 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             row = c.fetchone()
         return None if row is None else bytes(row["wrapped_key"])
+
+    def select_wrapped_keys(self, subject_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        """The wrapped data keys of many subjects (those that have one)."""
+        keys: dict[UUID, bytes] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(subject_ids), 500):
+                chunk = [s.hex for s in subject_ids[start : start + 500]]
+                marks = ", ".join("?" * len(chunk))  # only placeholders enter the statement
+                select = f"SELECT subject_id, wrapped_key FROM subject_keys WHERE subject_id IN ({marks})"  # noqa: E501, S608
+                c.execute(select, chunk)
+                keys.update((UUID(r["subject_id"]), bytes(r["wrapped_key"])) for r in c.fetchall())
+        return keys

@@ -1,0 +1,178 @@
+"""``audit``: the auditor's questions over every event, from the audit-log view."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+from consent_ledger.cli._options import TIME, business_option, format_option, ledger_options
+from consent_ledger.cli._output import iso, short_time, write_csv, write_json, write_table
+from consent_ledger.cli._views import caught_up, view_db_option
+from consent_ledger.projections import AuditLogView, AuditQuery, AuditRow
+
+from consent_ledger.commands import NoticeSelector
+from consent_ledger.log import EventLog
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+    from uuid import UUID
+
+COLUMNS = (
+    "position",
+    "stream_type",
+    "stream_id",
+    "stream_version",
+    "event_type",
+    "business_id",
+    "subject_id",
+    "channel",
+    "sender",
+    "granted",
+    "withdrawn",
+    "confirmed",
+    "method",
+    "collection_point",
+    "actor",
+    "notice_id",
+    "notice_version",
+    "occurred_at",
+    "recorded_at",
+)
+
+
+def audit_json(row: AuditRow) -> dict[str, Any]:
+    """One audit row, with its stable JSON keys."""
+    data = {column: getattr(row, column) for column in COLUMNS}
+    data.update(
+        stream_id=str(row.stream_id),
+        subject_id=str(row.subject_id) if row.subject_id else None,
+        granted=list(row.granted),
+        withdrawn=list(row.withdrawn),
+        confirmed=list(row.confirmed),
+        occurred_at=iso(row.occurred_at),
+        recorded_at=iso(row.recorded_at),
+    )
+    return data
+
+
+@click.command()
+@ledger_options
+@view_db_option
+@business_option
+@click.option(
+    "--type", "event_types", multiple=True, metavar="EVENT", help="e.g. OptedOut (repeatable)."
+)
+@click.option("--category", "-c", help="Events that name this category.")
+@click.option("--channel", help="Events on this channel ('*': every-channel opt-outs).")
+@click.option("--method", help="Collected this way (web-form, paper, ...).")
+@click.option("--notice", metavar="ID[@VERSION]", help="Backed by this notice (version).")
+@click.option("--subject", "subject_id", type=click.UUID, help="One subject's events.")
+@click.option("--from", "occurred_from", type=TIME, help="Occurred at or after this time.")
+@click.option("--to", "occurred_to", type=TIME, help="Occurred before this time.")
+@click.option("--recorded-from", type=TIME, help="Recorded at or after this time.")
+@click.option("--recorded-to", type=TIME, help="Recorded before this time.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+@format_option()
+def audit(  # noqa: PLR0913 (one parameter per option)
+    *,
+    db: str,
+    key_file: Path | None,
+    view_db: str | None,
+    business_id: str | None,
+    event_types: tuple[str, ...],
+    category: str | None,
+    channel: str | None,
+    method: str | None,
+    notice: str | None,
+    subject_id: UUID | None,
+    occurred_from: datetime | None,
+    occurred_to: datetime | None,
+    recorded_from: datetime | None,
+    recorded_to: datetime | None,
+    limit: int | None,
+    output_format: str,
+) -> None:
+    """List events across all people, filtered: what an auditor asks of the whole ledger.
+
+    Reads the audit-log view (caught up first); no master key needed, and no personal data
+    is shown: people appear by subject id.
+
+    \b
+    Examples:
+        consent-ledger audit --type OptedOut --from 2026-10-01 --to 2026-11-01
+        consent-ledger audit --type OptedIn --method web-form --notice whatsapp-optin@2
+    """
+    del key_file
+    selector = NoticeSelector.parse(notice) if notice else None
+    with EventLog.open(db) as log:
+        view = caught_up(log, view_db, db, AuditLogView)
+        query = AuditQuery(
+            business_id=business_id,
+            event_types=event_types or None,
+            subject_id=subject_id,
+            channel=channel,
+            category=category,
+            method=method,
+            notice_id=selector.notice_id if selector else None,
+            notice_version=selector.version if selector else None,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+            recorded_from=recorded_from,
+            recorded_to=recorded_to,
+            limit=limit,
+        )
+        rows = list(view.query(query))
+    if output_format == "json":
+        write_json([audit_json(r) for r in rows])
+    elif output_format == "csv":
+        write_csv(
+            COLUMNS,
+            (
+                audit_json(r)
+                | {k: " ".join(getattr(r, k)) for k in ("granted", "withdrawn", "confirmed")}
+                for r in rows
+            ),
+        )
+    else:
+        write_table(
+            (
+                "#",
+                "event",
+                "occurred",
+                "recorded",
+                "business",
+                "subject",
+                "channel",
+                "categories",
+                "method",
+                "notice",
+            ),
+            [
+                (
+                    str(r.position),
+                    r.event_type
+                    if r.stream_type == "ConsentRecord"
+                    else f"{r.stream_type}.{r.event_type}",
+                    short_time(r.occurred_at),
+                    short_time(r.recorded_at),
+                    r.business_id or "-",
+                    str(r.subject_id) if r.subject_id else "-",
+                    r.channel or "-",
+                    " ".join(
+                        [
+                            *(f"+{c}" for c in r.granted),
+                            *(f"-{c}" for c in r.withdrawn),
+                            *(f"confirmed:{c}" for c in r.confirmed),
+                        ]
+                    )
+                    or "-",
+                    r.method or "-",
+                    f"{r.notice_id}@{r.notice_version}"
+                    if r.notice_version
+                    else (r.notice_id or "-"),
+                )
+                for r in rows
+            ],
+            empty="(no events match)",
+        )

@@ -1,0 +1,384 @@
+"""``check`` and ``audience``: may this message be sent, and to whom."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+import click
+import orjson
+from consent_ledger.cli._options import (
+    TIME,
+    business_option,
+    channel_option,
+    format_option,
+    ledger_options,
+    open_ledger,
+    resolve_business,
+)
+from consent_ledger.cli._output import iso, write_csv, write_json
+from consent_ledger.cli._views import caught_up, view_db_option
+from consent_ledger.projections import ConsentStatusView
+
+from consent_ledger import ConsentLedgerError, Identifier
+from consent_ledger.eligibility import policies
+from consent_ledger.taxonomy import TemplateCategory
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from datetime import datetime
+    from pathlib import Path
+
+    from consent_ledger import ConsentLedger
+    from consent_ledger.eligibility import Decision
+
+DENIED_EXIT = 3
+SHOWN_PROBLEMS = 5
+DECISION_COLUMNS = (
+    "identifier",
+    "allowed",
+    "reason",
+    "detail",
+    "policy",
+    "business_id",
+    "channel",
+    "category",
+    "sender",
+    "template_category",
+    "at",
+    "subject_id",
+    "event_version",
+    "event_type",
+)
+RECIPIENT_COLUMNS = (
+    "identifier",
+    "identifier_kind",
+    "subject_id",
+    "channel",
+    "category",
+    "sender",
+    "since",
+    "expires_at",
+    "notice",
+    "event_version",
+    "event_type",
+    "policy",
+)
+
+
+def decision_json(identifier: str, decision: Decision) -> dict[str, Any]:
+    """A decision, with its stable JSON keys."""
+    request = decision.request
+    return {
+        "identifier": identifier,
+        "allowed": decision.allowed,
+        "reason": str(decision.reason),
+        "detail": decision.detail,
+        "policy": decision.policy,
+        "business_id": request.business_id,
+        "channel": str(request.channel),
+        "category": request.category,
+        "sender": request.sender,
+        "template_category": str(request.template_category),
+        "at": iso(request.at),
+        "subject_id": str(decision.subject_id) if decision.subject_id else None,
+        "event_version": decision.event_version,
+        "event_type": decision.event_type,
+    }
+
+
+def send_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """What is being sent: category, channel, sender, template category, policy."""
+    options = [
+        click.option(
+            "--category",
+            "-c",
+            help="The message's category (required unless each input row names one).",
+        ),
+        channel_option,
+        click.option("--sender", metavar="ID", help="The sending number (WhatsApp phone id)."),
+        click.option(
+            "--template-category",
+            type=click.Choice([t.value for t in TemplateCategory]),
+            help="The template's WhatsApp category [default: the category's own].",
+        ),
+        click.option(
+            "--policy",
+            type=click.Choice(sorted(policies())),
+            help="The rules to apply [default: whatsapp-2025 on WhatsApp, else consent-only].",
+        ),
+        click.option(
+            "--in-service-window",
+            is_flag=True,
+            help="A customer service window is open (the person wrote in the last 24 h).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command()
+@ledger_options
+@view_db_option
+@business_option
+@click.argument("identifier", required=False)
+@click.option("--region", metavar="CC", help="Country for numbers in national form.")
+@send_options
+@click.option("--at", type=TIME, help="Decide as of this moment (from the record itself).")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.File("r", encoding="utf-8"),
+    help="Check many recipients: a CSV (header row) or JSON Lines file, '-' for stdin; "
+    "columns identifier, and optionally category, channel, sender, template_category.",
+)
+@format_option("table", "json", "csv", "jsonl")
+def check(  # noqa: PLR0913 (one parameter per option)
+    *,
+    db: str,
+    key_file: Path | None,
+    view_db: str | None,
+    business_id: str | None,
+    identifier: str | None,
+    region: str | None,
+    category: str | None,
+    channel: str,
+    sender: str | None,
+    template_category: str | None,
+    policy: str | None,
+    in_service_window: bool,
+    at: datetime | None,
+    input_file: TextIO | None,
+    output_format: str,
+) -> None:
+    """May a message of a category be sent to this person? Exit 0 if allowed, 3 if denied.
+
+    The decision names its reason (consented, service-window; no-consent, withdrawn,
+    expired, pending-confirmation, platform-marketing-stop, country-not-allowed,
+    template-category-mismatch) and the event it rests on. Current consent is read from the
+    consent-status view, caught up first; --at folds the person's record as of that moment.
+
+    With --input, every row gets a decision (exit 0), and rows that cannot be read are
+    reported on stderr by line (exit 1).
+
+    \b
+    Examples:
+        consent-ledger check "+44 7700 900123" -c offers --sender 15550001111
+        consent-ledger check --input recipients.csv -c order-updates --format csv
+    """
+    if (identifier is None) == (input_file is None):
+        msg = "give one IDENTIFIER, or --input FILE for many"
+        raise click.UsageError(msg)
+    ledger = open_ledger(db, key_file)
+    view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
+    defaults: dict[str, Any] = {
+        "business_id": resolve_business(ledger, business_id),
+        "category": category,
+        "channel": channel,
+        "sender": sender,
+        "template_category": template_category,
+        "policy": policy,
+        "in_service_window": in_service_window,
+        "at": at,
+    }
+    if input_file is not None:
+        _check_many(
+            ledger,
+            view=view,
+            input_file=input_file,
+            region=region,
+            defaults=defaults,
+            output_format=output_format,
+        )
+        return
+    assert identifier is not None  # noqa: S101 (checked above)
+    if category is None:
+        msg = "give the message's category (--category)"
+        raise click.UsageError(msg)
+    parsed = Identifier.parse(identifier, region)
+    decision = ledger.check(parsed, source=view, **defaults)
+    _write_one(str(parsed), decision, output_format)
+    if not decision.allowed:
+        sys.exit(DENIED_EXIT)
+
+
+def _write_one(identifier: str, decision: Decision, output_format: str) -> None:
+    row = decision_json(identifier, decision)
+    if output_format in ("json", "jsonl"):
+        write_json(row) if output_format == "json" else click.echo(orjson.dumps(row).decode())
+    elif output_format == "csv":
+        write_csv(DECISION_COLUMNS, [row])
+    else:
+        verdict = "ALLOWED" if decision.allowed else "DENIED"
+        event = f"#{decision.event_version} {decision.event_type}" if decision.event_type else "-"
+        click.echo(f"{verdict}: {decision.reason} ({decision.detail})")
+        click.echo(f"recipient {identifier}; subject {row['subject_id'] or '-'}; event {event}")
+        click.echo(
+            f"policy {decision.policy}; {row['channel']} {row['category']} as "
+            f"{row['template_category']}; sender {row['sender'] or 'any'}; at {row['at']}"
+        )
+
+
+def _check_many(  # noqa: PLR0913 (the parts of a bulk check)
+    ledger: ConsentLedger,
+    *,
+    view: ConsentStatusView,
+    input_file: TextIO,
+    region: str | None,
+    defaults: dict[str, Any],
+    output_format: str,
+) -> None:
+    problems: list[str] = []
+    output_format = "csv" if output_format == "table" else output_format
+    writer = csv.DictWriter(sys.stdout, fieldnames=["line", *DECISION_COLUMNS], lineterminator="\n")
+    if output_format == "csv":
+        writer.writeheader()
+    for line, row in _rows(input_file, problems):
+        try:
+            fields = _request_fields(row, defaults)
+            parsed = Identifier.parse(str(row["identifier"]), row.get("region") or region)
+            decision = ledger.check(parsed, source=view, **fields)
+        except ConsentLedgerError as e:
+            problems.append(f"line {line}: {e}")
+            continue
+        out = {"line": line, **decision_json(str(parsed), decision)}
+        if output_format == "csv":
+            writer.writerow({k: "" if v is None else v for k, v in out.items()})
+        else:
+            click.echo(orjson.dumps(out).decode())
+    if problems:
+        shown = "; ".join(problems[:SHOWN_PROBLEMS])
+        if len(problems) > SHOWN_PROBLEMS:
+            shown += f"; and {len(problems) - SHOWN_PROBLEMS} more"
+        msg = f"{len(problems)} rows could not be checked: {shown}"
+        raise click.ClickException(msg)
+
+
+def _request_fields(row: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(defaults)
+    for name in ("category", "channel", "sender", "template_category"):
+        if row.get(name):
+            fields[name] = row[name]
+    if not row.get("identifier"):
+        msg = "no identifier"
+        raise ConsentLedgerError(msg)
+    if fields["category"] is None:
+        msg = "no category (give a category column or --category)"
+        raise ConsentLedgerError(msg)
+    return fields
+
+
+def _rows(source: TextIO, problems: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a CSV (with header) or JSON Lines input, with their line numbers."""
+    first = source.readline()
+    rest = io.StringIO(first + source.read()) if source is sys.stdin else None
+    text = rest if rest is not None else _rewound(source, first)
+    if first.lstrip().startswith("{"):
+        for number, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                problems.append(f"line {number}: not JSON ({e.msg})")
+                continue
+            if not isinstance(value, dict):
+                problems.append(f"line {number}: not a JSON object")
+                continue
+            yield number, value
+        return
+    reader = csv.DictReader(text)
+    if reader.fieldnames is None or "identifier" not in reader.fieldnames:
+        problems.append("line 1: the CSV header has no 'identifier' column")
+        return
+    for row in reader:
+        yield reader.line_num, row
+
+
+def _rewound(source: TextIO, first: str) -> TextIO:
+    try:
+        source.seek(0)
+    except (OSError, io.UnsupportedOperation):
+        return io.StringIO(first + source.read())
+    return source
+
+
+@click.command()
+@ledger_options
+@view_db_option
+@business_option
+@send_options
+@format_option("csv", "jsonl")
+@click.option(
+    "--output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    help="Where to write (default stdout).",
+)
+def audience(  # noqa: PLR0913 (one parameter per option)
+    *,
+    db: str,
+    key_file: Path | None,
+    view_db: str | None,
+    business_id: str | None,
+    category: str | None,
+    channel: str,
+    sender: str | None,
+    template_category: str | None,
+    policy: str | None,
+    in_service_window: bool,
+    output_format: str,
+    output: TextIO,
+) -> None:
+    """Stream everyone a message of a category may be sent to now, identifiers opened.
+
+    Reads the consent-status view (caught up first) and applies the policy to each person;
+    the output is what a sending service needs to address each message.
+
+    \b
+    Example:
+        consent-ledger audience -c offers --sender 15550001111 --output offers.csv
+    """
+    if category is None:
+        msg = "give the message's category (--category)"
+        raise click.UsageError(msg)
+    ledger = open_ledger(db, key_file)
+    view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
+    business_id = resolve_business(ledger, business_id)
+    recipients = ledger.audience(
+        view.audience(business_id, channel, category, sender),
+        business_id=business_id,
+        category=category,
+        channel=channel,
+        sender=sender,
+        template_category=template_category,
+        policy=policy,
+        in_service_window=in_service_window,
+    )
+    writer = csv.writer(output, lineterminator="\n")
+    if output_format == "csv":
+        writer.writerow(RECIPIENT_COLUMNS)
+    for recipient in recipients:
+        decision, state = recipient.decision, recipient.consent
+        row = (
+            str(recipient.identifier),
+            str(recipient.identifier.kind),
+            str(decision.subject_id),
+            channel,
+            category,
+            sender,
+            iso(state.since),
+            iso(state.expires_at),
+            str(state.notice) if state.notice else None,
+            decision.event_version,
+            decision.event_type,
+            decision.policy,
+        )
+        if output_format == "csv":
+            writer.writerow(["" if value is None else value for value in row])
+        else:
+            output.write(orjson.dumps(dict(zip(RECIPIENT_COLUMNS, row, strict=True))).decode())
+            output.write("\n")
