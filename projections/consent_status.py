@@ -1,7 +1,10 @@
 """The consent status view: each person's current consent, one row per channel/category/sender.
 
 Rows hold *base* states (what the events say, with their expiry): whether a grant has
-expired is decided when the view is read, so rows never go stale with time. Each subject
+expired is decided when the view is read, so rows never go stale with time. Beside the
+rows a person's events name, the view keeps the stand-in rows (``"*"`` channel or category,
+every sender) that answer exactly for anything they do not name
+(:func:`~consent_ledger.status.answer_states`). Each subject
 also keeps its effects, so a late (backdated) event is folded in the right place, and its
 sealed identifier (ciphertext only), so an audience can be addressed without the log.
 
@@ -12,6 +15,7 @@ the send-time check as a :class:`~consent_ledger.eligibility.ConsentSource`.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -23,11 +27,13 @@ from consent_ledger.eligibility import Candidate
 from consent_ledger.identifiers import IdentifierKind
 from consent_ledger.status import (
     END_OF_TIME,
+    EVERY,
     ConsentState,
     Effect,
     PlatformState,
     State,
-    base_states,
+    answer_states,
+    most_specific,
     platform_states,
     visible,
 )
@@ -125,7 +131,7 @@ class ConsentStatusView(View):
             effects.extend(new)
             effects_rows.append((_dump_effects(effects), subject))
             seen = visible(effects, END_OF_TIME, END_OF_TIME)
-            status_rows += [_status_row(subject, business_id, s) for s in base_states(seen)]
+            status_rows += [_status_row(subject, business_id, s) for s in answer_states(seen)]
             platform_rows += [_platform_row(subject, p) for p in platform_states(seen)]
         subjects = list(changes)
         cursor.execute_many(
@@ -162,16 +168,16 @@ class ConsentStatusView(View):
     def consent(
         self, subject_id: UUID, channel: str, category: str, sender: str | None
     ) -> ConsentState | None:
-        """The base state for one channel, category and sender (a sender's own row first)."""
+        """The base state for one channel, category and sender, exactly as the record says."""
         rows = self.database.query(
-            f"SELECT {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ? AND channel = ? "
-            "AND category = ? AND sender IN (?, ?)",
-            (str(subject_id), channel, category, sender or ANY_SENDER, ANY_SENDER),
+            f"SELECT {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ? "
+            "AND channel IN (?, ?) AND category IN (?, ?) AND sender IN (?, ?)",
+            (str(subject_id), channel, EVERY, category, EVERY, sender or ANY_SENDER, ANY_SENDER),
         )
-        if not rows:
+        state = most_specific(_state(row) for row in rows)
+        if state is None:
             return None
-        rows.sort(key=lambda row: row[3] == ANY_SENDER)  # the sender's own row first
-        return _state(rows[0])
+        return replace(state, channel=channel, category=category, sender=sender)
 
     def platform(self, subject_id: UUID) -> list[PlatformState]:
         """The latest marketing stop or resume per sender."""

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from consent_ledger.stores import PostgresStore, parse_store
+from consent_ledger.stores import PostgresStore, SQLiteStore, Store, parse_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import psycopg
 
 _PLACEHOLDER = re.compile(r"\?")
+SCHEMA_LOCK = 0x636F6E73656E74  # an arbitrary advisory-lock key, the same in every process
 
 
 class Cursor(ABC):
@@ -62,6 +63,12 @@ class ViewDatabase(ABC):
         """Rows of a read-only statement."""
         with self.transaction() as cursor:
             return cursor.execute(sql, params)
+
+    lock_rows = ""
+    """What a SELECT adds to lock the rows it reads until the transaction ends."""
+
+    def lock_schema(self, cursor: Cursor) -> None:  # noqa: B027 (SQLite needs nothing)
+        """Serialise schema changes with other processes until the transaction ends."""
 
     @abstractmethod
     def close(self) -> None:
@@ -183,6 +190,12 @@ class PostgresViewDatabase(ViewDatabase):
         with self._lock, self._connection.transaction(), self._connection.cursor() as cursor:
             yield _PostgresCursor(cursor)
 
+    lock_rows = " FOR UPDATE"
+
+    def lock_schema(self, cursor: Cursor) -> None:
+        """Take a transaction-scoped advisory lock: CREATE ... IF NOT EXISTS races otherwise."""
+        cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+
     def close(self) -> None:
         """Close the connection."""
         self._connection.close()
@@ -193,9 +206,9 @@ class PostgresViewDatabase(ViewDatabase):
         return str(self.store)
 
 
-def open_view_database(db: str | Path) -> ViewDatabase:
-    """The database named by a ``--view-db`` (or ``--db``) value."""
-    store = parse_store(db)
+def open_view_database(db: str | Path | Store) -> ViewDatabase:
+    """The database named by a ``--view-db`` (or ``--db``) value, or a ledger's store."""
+    store = db if isinstance(db, (SQLiteStore, PostgresStore)) else parse_store(db)
     if isinstance(store, PostgresStore):
         return PostgresViewDatabase(store)
     return SQLiteViewDatabase(Path(store.path))

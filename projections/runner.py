@@ -62,6 +62,7 @@ def catch_up(
     """
     applied = 0
     ledger_id = log.ledger_id
+    view.check_follows(ledger_id)
     while True:
         batch = log.read(view.position(), batch_size)
         if not batch:

@@ -59,6 +59,7 @@ class View(ABC):
         self.database = database
         self.positions = database.table(POSITIONS_TABLE)
         with database.transaction() as cursor:
+            database.lock_schema(cursor)
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.positions} (view_name TEXT PRIMARY KEY, "
                 "ledger_id TEXT NOT NULL, log_position BIGINT NOT NULL, "
@@ -100,6 +101,22 @@ class View(ABC):
         )
         return str(rows[0][0]) if rows else None
 
+    def check_follows(self, ledger_id: str) -> None:
+        """Raise unless the view is new or follows the ledger ``ledger_id``.
+
+        Raises:
+            ViewError: the view follows another ledger.
+        """
+        followed = self.follows()
+        if followed is not None and followed != ledger_id:
+            raise ViewError(self._other_ledger(followed, ledger_id))
+
+    def _other_ledger(self, followed: str, ledger_id: str) -> str:
+        return (
+            f"view {self.name} in {self.database.description} follows ledger {followed}, "
+            f"not {ledger_id}: rebuild it, or keep views of each ledger apart"
+        )
+
     def process(self, ledger_id: str, batch: Sequence[LoggedEvent]) -> int:
         """Apply a batch in one transaction with the new position; return events applied.
 
@@ -124,24 +141,23 @@ class View(ABC):
         return len(events)
 
     def _start(self, cursor: Cursor, ledger_id: str) -> int:
-        rows = cursor.execute(
-            f"SELECT ledger_id, log_position FROM {self.positions} WHERE view_name = ?",
+        """The view's position, locked until the transaction ends (SQLite: by BEGIN IMMEDIATE).
+
+        The row is made first if missing: a process that races to make it waits for the
+        other's commit, then reads the position the other left.
+        """
+        cursor.execute(
+            f"INSERT INTO {self.positions} (view_name, ledger_id, log_position, view_schema) "
+            "VALUES (?, ?, 0, ?) ON CONFLICT (view_name) DO NOTHING",
+            (self.name, ledger_id, self.schema_version),
+        )
+        [(followed, position)] = cursor.execute(
+            f"SELECT ledger_id, log_position FROM {self.positions} WHERE view_name = ?"
+            + self.database.lock_rows,
             (self.name,),
         )
-        if not rows:
-            cursor.execute(
-                f"INSERT INTO {self.positions} (view_name, ledger_id, log_position, view_schema) "
-                "VALUES (?, ?, 0, ?) ON CONFLICT (view_name) DO NOTHING",
-                (self.name, ledger_id, self.schema_version),
-            )
-            return 0
-        followed, position = rows[0]
         if followed != ledger_id:
-            msg = (
-                f"view {self.name} in {self.database.description} follows ledger {followed}, "
-                f"not {ledger_id}: rebuild it, or keep views of each ledger apart"
-            )
-            raise ViewError(msg)
+            raise ViewError(self._other_ledger(followed, ledger_id))
         return int(position)
 
     def reset(self) -> None:

@@ -237,6 +237,46 @@ def base_states(effects: list[Effect]) -> list[ConsentState]:
     return [s for s in states if s is not None]
 
 
+def answer_states(effects: list[Effect]) -> list[ConsentState]:
+    """The base states a view must keep to answer any channel/category/sender exactly.
+
+    Every combination of the channels, categories and senders the effects name, plus
+    ``"*"`` for "any other channel/category" and None for "any other sender": the state of
+    a key no effect names equals that of its ``"*"``/None stand-in, because only effects
+    for every channel, category or sender reach it. Keys no effect reaches are left out.
+    """
+    channels: set[str] = {EVERY}
+    categories: set[str] = {EVERY}
+    senders: set[str | None] = {None}
+    for effect in effects:
+        if effect.kind in PLATFORM_KINDS:
+            continue
+        if effect.channel is not None:
+            channels.add(effect.channel)
+        categories.update(effect.categories or ())
+        senders.add(effect.sender)
+    states = (
+        base_state(effects, channel, category, sender)
+        for channel in sorted(channels)
+        for category in sorted(categories)
+        for sender in sorted(senders, key=lambda s: s or "")
+    )
+    return [s for s in states if s is not None]
+
+
+def most_specific(candidates: Iterable[ConsentState]) -> ConsentState | None:
+    """Of the kept states for a key and its stand-ins, the one that answers for the key.
+
+    Given :func:`answer_states`, the kept states among (channel or ``"*"``, category or
+    ``"*"``, sender or None) form a chain, and the one with most named parts is exact.
+    """
+    return max(
+        candidates,
+        key=lambda s: (s.channel != EVERY) + (s.category != EVERY) + (s.sender is not None),
+        default=None,
+    )
+
+
 def fold(effects: Iterable[Effect], at: datetime, known_at: datetime) -> list[ConsentState]:
     """Every channel/category/sender a person's events touched, with its state at ``at``."""
     states = (expire(s, at) for s in base_states(visible(effects, at, known_at)))
