@@ -234,8 +234,7 @@ def _check_many(  # noqa: PLR0913 (the parts of a bulk check)
     problems: list[str] = []
     output_format = "csv" if output_format == "table" else output_format
     writer = csv.DictWriter(sys.stdout, fieldnames=["line", *DECISION_COLUMNS], lineterminator="\n")
-    if output_format == "csv":
-        writer.writeheader()
+    header_due = output_format == "csv"
     for line, row in _rows(input_file, problems):
         try:
             fields = _request_fields(row, defaults)
@@ -245,6 +244,9 @@ def _check_many(  # noqa: PLR0913 (the parts of a bulk check)
             problems.append(f"line {line}: {e}")
             continue
         out = {"line": line, **decision_json(str(parsed), decision)}
+        if header_due:
+            writer.writeheader()
+            header_due = False
         if output_format == "csv":
             writer.writerow({k: "" if v is None else v for k, v in out.items()})
         else:
