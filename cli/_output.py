@@ -27,7 +27,7 @@ def iso(value: datetime | None) -> str | None:
     """A time in full ISO 8601 UTC form, or None."""
     if value is None:
         return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def short_time(value: datetime | None) -> str:

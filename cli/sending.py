@@ -11,6 +11,7 @@ import click
 import orjson
 from consent_ledger.cli._options import (
     TIME,
+    F,
     business_option,
     channel_option,
     format_option,
@@ -89,7 +90,7 @@ def decision_json(identifier: str, decision: Decision) -> dict[str, Any]:
     }
 
 
-def send_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def send_options(*, service_window: bool = True) -> Callable[[F], F]:
     """What is being sent: category, channel, sender, template category, policy."""
     options = [
         click.option(
@@ -109,15 +110,22 @@ def send_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(sorted(policies())),
             help="The rules to apply [default: whatsapp-2025 on WhatsApp, else consent-only].",
         ),
-        click.option(
-            "--in-service-window",
-            is_flag=True,
-            help="A customer service window is open (the person wrote in the last 24 h).",
-        ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    if service_window:
+        options.append(
+            click.option(
+                "--in-service-window",
+                is_flag=True,
+                help="A customer service window is open (the person wrote in the last 24 h).",
+            )
+        )
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 @click.command()
@@ -126,7 +134,7 @@ def send_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @business_option
 @click.argument("identifier", required=False)
 @click.option("--region", metavar="CC", help="Country for numbers in national form.")
-@send_options
+@send_options()
 @click.option("--at", type=TIME, help="Decide as of this moment (from the record itself).")
 @click.option(
     "--input",
@@ -312,7 +320,7 @@ def _rewound(source: TextIO, first: str) -> TextIO:
 @ledger_options
 @view_db_option
 @business_option
-@send_options
+@send_options(service_window=False)
 @format_option("csv", "jsonl")
 @click.option(
     "--output",
@@ -331,7 +339,6 @@ def audience(  # noqa: PLR0913 (one parameter per option)
     sender: str | None,
     template_category: str | None,
     policy: str | None,
-    in_service_window: bool,
     output_format: str,
     output: TextIO,
 ) -> None:
@@ -358,29 +365,27 @@ def audience(  # noqa: PLR0913 (one parameter per option)
         sender=sender,
         template_category=template_category,
         policy=policy,
-        in_service_window=in_service_window,
     )
     writer = csv.writer(output, lineterminator="\n")
     if output_format == "csv":
         writer.writerow(RECIPIENT_COLUMNS)
-    for recipient in recipients:
-        decision, state = recipient.decision, recipient.consent
+    for identifier, candidate, policy_name in recipients:
         row = (
-            str(recipient.identifier),
-            str(recipient.identifier.kind),
-            str(decision.subject_id),
+            str(identifier),
+            identifier.kind.value,
+            candidate.subject_id,
             channel,
             category,
             sender,
-            iso(state.since),
-            iso(state.expires_at),
-            str(state.notice) if state.notice else None,
-            decision.event_version,
-            decision.event_type,
-            decision.policy,
+            candidate.since,
+            candidate.expires_at,
+            candidate.notice,
+            candidate.event_version,
+            candidate.event_type,
+            policy_name,
         )
         if output_format == "csv":
-            writer.writerow(["" if value is None else value for value in row])
+            writer.writerow(row)
         else:
             output.write(orjson.dumps(dict(zip(RECIPIENT_COLUMNS, row, strict=True))).decode())
             output.write("\n")

@@ -132,6 +132,7 @@ class AuditLogView(View):
             (
                 f"CREATE TABLE IF NOT EXISTS {self.categories} (category TEXT NOT NULL, "
                 "position BIGINT NOT NULL, PRIMARY KEY (category, position))"
+                + self.database.clustered
             ),
         ]
 

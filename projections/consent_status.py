@@ -14,8 +14,9 @@ the send-time check as a :class:`~consent_ledger.eligibility.ConsentSource`.
 
 from __future__ import annotations
 
+import base64
+import functools
 from collections import defaultdict
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -24,7 +25,6 @@ from consent_ledger.projections.views import View, parse_timestamp, timestamp
 
 from consent_ledger.domain import ConsentRecord
 from consent_ledger.eligibility import Candidate
-from consent_ledger.identifiers import IdentifierKind
 from consent_ledger.status import (
     END_OF_TIME,
     EVERY,
@@ -33,11 +33,10 @@ from consent_ledger.status import (
     PlatformState,
     State,
     answer_states,
-    most_specific,
     platform_states,
     visible,
 )
-from consent_ledger.values import NoticeRef, Sealed
+from consent_ledger.values import NoticeRef
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -66,6 +65,15 @@ class ConsentStatusView(View):
         self.subjects = database.table("consent_subjects")
         self.status = database.table("consent_status")
         self.platform_table = database.table("consent_platform")
+        self._platform_rows: tuple[UUID | None, list[tuple[Any, ...]]] = (None, [])
+        # One round trip for a check: the person's consent rows, then their platform rows
+        # padded to the same width (kind 0: consent, 1: platform).
+        padding = ", ".join(["NULL"] * 9)
+        self._consent_and_platform = (
+            f"SELECT 0, {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ? UNION ALL "
+            f"SELECT 1, subject_id, sender, CAST(stopped AS TEXT), since, CAST(event_version AS "
+            f"TEXT), event_type, {padding} FROM {self.platform_table} WHERE subject_id = ?"
+        )
         super().__init__(database)
 
     def create_statements(self) -> list[str]:
@@ -74,7 +82,9 @@ class ConsentStatusView(View):
             (
                 f"CREATE TABLE IF NOT EXISTS {self.subjects} (subject_id TEXT PRIMARY KEY, "
                 "business_id TEXT NOT NULL, identifier_kind TEXT NOT NULL, "
-                "identifier TEXT NOT NULL, effects TEXT NOT NULL)"
+                f"identifier_nonce {self.database.binary} NOT NULL, "
+                f"identifier_ct {self.database.binary} NOT NULL, "
+                "effects TEXT NOT NULL)" + self.database.clustered
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.status} (subject_id TEXT NOT NULL, "
@@ -83,16 +93,19 @@ class ConsentStatusView(View):
                 "expires_at TEXT, notice_id TEXT, notice_version INTEGER, notice_hash TEXT, "
                 "notice_business_name TEXT, notice_language TEXT, event_version INTEGER NOT NULL, "
                 "event_type TEXT NOT NULL, PRIMARY KEY (subject_id, channel, category, sender))"
+                + self.database.clustered
             ),
             (
+                # Covering: an audience is read from the index alone, row by row.
                 f"CREATE INDEX IF NOT EXISTS consent_status_audience ON {self.status} "
-                "(business_id, channel, category, state)"
+                "(business_id, channel, category, state, sender, subject_id, since, expires_at, "
+                "notice_id, notice_version, event_version, event_type)"
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.platform_table} (subject_id TEXT NOT NULL, "
                 "sender TEXT NOT NULL, stopped INTEGER NOT NULL, since TEXT NOT NULL, "
                 "event_version INTEGER NOT NULL, event_type TEXT NOT NULL, "
-                "PRIMARY KEY (subject_id, sender))"
+                "PRIMARY KEY (subject_id, sender))" + self.database.clustered
             ),
         ]
 
@@ -103,50 +116,72 @@ class ConsentStatusView(View):
     # Writing.
 
     def apply(self, cursor: Cursor, events: Sequence[LoggedEvent]) -> None:
-        """New subjects, and the refolded rows of every subject whose consent changed."""
-        registered: list[tuple[str, str, str, str, str]] = []
+        """New subjects with their rows, and the refolded rows of known subjects that changed.
+
+        A subject registered in this batch needs no reading back: its effects are all here,
+        so it is written once. Known subjects are read, refolded and rewritten.
+        """
+        new: dict[str, _NewSubject] = {}
         changes: dict[str, list[Effect]] = defaultdict(list)
         for logged in events:
             event = logged.event
+            subject = str(event.originator_id)
             if isinstance(event, ConsentRecord.SubjectRegistered):
-                sealed = orjson.dumps(event.identifier.model_dump()).decode()
-                subject = str(event.originator_id)
-                registered.append((subject, event.business_id, event.identifier_kind, sealed, "[]"))
+                new[subject] = _NewSubject(event, [])
             elif isinstance(event, ConsentRecord.Change):
-                changes[str(event.originator_id)].extend(event.effects())
-        if registered:
-            cursor.execute_many(
-                f"INSERT INTO {self.subjects} (subject_id, business_id, identifier_kind, "
-                "identifier, effects) VALUES (?, ?, ?, ?, ?)",
-                registered,
-            )
+                effects = new[subject].effects if subject in new else changes[subject]
+                effects.extend(event.effects())
+        folded = _Folded()
+        if new:
+            self._insert_subjects(cursor, new, folded)
         if changes:
-            self._refold(cursor, changes)
+            self._refold_known(cursor, changes, folded)
+        if folded.status:
+            cursor.execute_many(
+                f"INSERT INTO {self.status} VALUES ({', '.join('?' * 15)})", folded.status
+            )
+        if folded.platform:
+            cursor.execute_many(
+                f"INSERT INTO {self.platform_table} VALUES ({', '.join('?' * 6)})", folded.platform
+            )
 
-    def _refold(self, cursor: Cursor, changes: dict[str, list[Effect]]) -> None:
-        known = self._load_effects(cursor, list(changes))
-        effects_rows, status_rows, platform_rows = [], [], []
-        for subject, new in changes.items():
-            business_id, effects = known[subject]
-            effects.extend(new)
-            effects_rows.append((_dump_effects(effects), subject))
-            seen = visible(effects, END_OF_TIME, END_OF_TIME)
-            status_rows += [_status_row(subject, business_id, s) for s in answer_states(seen)]
-            platform_rows += [_platform_row(subject, p) for p in platform_states(seen)]
-        subjects = list(changes)
+    def _insert_subjects(
+        self, cursor: Cursor, new: dict[str, _NewSubject], folded: _Folded
+    ) -> None:
+        rows = []
+        for subject, registered in new.items():
+            event = registered.event
+            folded.add(subject, event.business_id, registered.effects)
+            rows.append(
+                (
+                    subject,
+                    event.business_id,
+                    str(event.identifier_kind),
+                    base64.b64decode(event.identifier.nonce),
+                    base64.b64decode(event.identifier.ct),
+                    _dump(registered.effects),
+                )
+            )
         cursor.execute_many(
-            f"UPDATE {self.subjects} SET effects = ? WHERE subject_id = ?", effects_rows
+            f"INSERT INTO {self.subjects} (subject_id, business_id, identifier_kind, "
+            "identifier_nonce, identifier_ct, effects) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
         )
-        for table, rows, width in (
-            (self.status, status_rows, 15),
-            (self.platform_table, platform_rows, 6),
-        ):
-            for chunk in _chunks(subjects):
+
+    def _refold_known(
+        self, cursor: Cursor, changes: dict[str, list[Effect]], folded: _Folded
+    ) -> None:
+        known = self._load_effects(cursor, list(changes))
+        updates = []
+        for subject, effects in changes.items():
+            business_id, before = known[subject]
+            folded.add(subject, business_id, before + effects)
+            updates.append((_dump(before + effects), subject))
+        cursor.execute_many(f"UPDATE {self.subjects} SET effects = ? WHERE subject_id = ?", updates)
+        for table in (self.status, self.platform_table):
+            for chunk in _chunks(list(changes)):
                 marks = ", ".join("?" * len(chunk))
                 cursor.execute(f"DELETE FROM {table} WHERE subject_id IN ({marks})", chunk)
-            if rows:
-                marks = ", ".join("?" * width)
-                cursor.execute_many(f"INSERT INTO {table} VALUES ({marks})", rows)
 
     def _load_effects(
         self, cursor: Cursor, subjects: list[str]
@@ -169,18 +204,29 @@ class ConsentStatusView(View):
         self, subject_id: UUID, channel: str, category: str, sender: str | None
     ) -> ConsentState | None:
         """The base state for one channel, category and sender, exactly as the record says."""
-        rows = self.database.query(
-            f"SELECT {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ? "
-            "AND channel IN (?, ?) AND category IN (?, ?) AND sender IN (?, ?)",
-            (str(subject_id), channel, EVERY, category, EVERY, sender or ANY_SENDER, ANY_SENDER),
-        )
-        state = most_specific(_state(row) for row in rows)
-        if state is None:
-            return None
-        return replace(state, channel=channel, category=category, sender=sender)
+        subject = str(subject_id)
+        rows = self.database.query(self._consent_and_platform, (subject, subject))
+        # Platform rows come along in the same round trip: a check asks for them next.
+        self._platform_rows = (subject_id, [r[1:7] for r in rows if r[0] == 1])
+        senders = (sender or ANY_SENDER, ANY_SENDER)
+        best, best_rank = None, -1
+        for row in rows:  # the row naming most parts answers (status.most_specific)
+            if (
+                row[0] == 0
+                and row[2] in (channel, EVERY)
+                and row[3] in (category, EVERY)
+                and (row[4] in senders)
+            ):
+                rank = (row[2] != EVERY) + (row[3] != EVERY) + (row[4] != ANY_SENDER)
+                if rank > best_rank:
+                    best, best_rank = row, rank
+        return None if best is None else _state(best[1:], (channel, category, sender))
 
     def platform(self, subject_id: UUID) -> list[PlatformState]:
         """The latest marketing stop or resume per sender."""
+        cached_for, cached = self._platform_rows
+        if cached_for == subject_id:
+            return [_platform(row) for row in cached]
         rows = self.database.query(
             f"SELECT subject_id, sender, stopped, since, event_version, event_type "
             f"FROM {self.platform_table} WHERE subject_id = ?",
@@ -211,24 +257,30 @@ class ConsentStatusView(View):
         row for every sender does. Expiry and policy are the caller's to apply.
         """
         stops = self._platform_by_subject()
+        if sender:  # each person's own row for the sender sorts before the every-sender row
+            where = "AND c.sender IN (?, '') ORDER BY c.subject_id, c.sender DESC"
+            params: tuple[str, ...] = (business_id, channel, category, sender)
+        else:
+            where = "AND c.sender = '' AND c.state = 'granted' ORDER BY c.subject_id"
+            params = (business_id, channel, category)
+        # Columns in Candidate's order, then the state.
         rows = self.database.query(
-            f"SELECT s.identifier_kind, s.identifier, {_prefixed('c.')} "
-            f"FROM {self.status} c JOIN {self.subjects} s ON s.subject_id = c.subject_id "
-            "WHERE c.business_id = ? AND c.channel = ? AND c.category = ? "
-            "AND c.sender IN (?, ?) ORDER BY c.subject_id",
-            (business_id, channel, category, sender or ANY_SENDER, ANY_SENDER),
+            "SELECT c.subject_id, s.identifier_kind, s.identifier_nonce, s.identifier_ct, "
+            "c.since, c.expires_at, c.notice_id || '@' || CAST(c.notice_version AS TEXT), "
+            f"c.event_version, c.event_type, c.state FROM {self.status} c "
+            f"JOIN {self.subjects} s ON s.subject_id = c.subject_id "
+            f"WHERE c.business_id = ? AND c.channel = ? AND c.category = ? {where}",
+            params,
         )
-        for subject, group in _by_subject(rows):
-            kind, sealed, *best = min(group, key=lambda row: row[5] == ANY_SENDER)
-            state = _state(tuple(best))
-            if state.state is State.GRANTED:
-                yield Candidate(
-                    subject_id=UUID(subject),
-                    identifier_kind=IdentifierKind(kind),
-                    identifier=Sealed.model_validate_json(sealed),
-                    state=state,
-                    marketing=stops.get(subject, []),
-                )
+        previous = None
+        make = Candidate._make
+        for row in rows:
+            subject = row[0]
+            if subject == previous:
+                continue
+            previous = subject
+            if row[9] == State.GRANTED:
+                yield make((*row[:9], tuple(stops.get(subject, ()))))
 
     def _platform_by_subject(self) -> dict[str, list[PlatformState]]:
         rows = self.database.query(
@@ -261,8 +313,31 @@ def _chunks(items: list[str]) -> Iterable[list[str]]:
         yield items[start : start + CHUNK]
 
 
-def _dump_effects(effects: list[Effect]) -> str:
+def _dump(effects: list[Effect]) -> str:
     return orjson.dumps([e.to_json() for e in effects]).decode()
+
+
+class _NewSubject:
+    """A subject registered in the batch being applied, and its effects so far."""
+
+    __slots__ = ("effects", "event")
+
+    def __init__(self, event: ConsentRecord.SubjectRegistered, effects: list[Effect]) -> None:
+        self.event = event
+        self.effects = effects
+
+
+class _Folded:
+    """The rows of the subjects a batch touched, folded from their effects."""
+
+    def __init__(self) -> None:
+        self.status: list[tuple[Any, ...]] = []
+        self.platform: list[tuple[Any, ...]] = []
+
+    def add(self, subject: str, business_id: str, effects: list[Effect]) -> None:
+        seen = visible(effects, END_OF_TIME, END_OF_TIME)
+        self.status += [_status_row(subject, business_id, s) for s in answer_states(seen)]
+        self.platform += [_platform_row(subject, p) for p in platform_states(seen)]
 
 
 def _status_row(subject: str, business_id: str, state: ConsentState) -> tuple[Any, ...]:
@@ -286,7 +361,22 @@ def _status_row(subject: str, business_id: str, state: ConsentState) -> tuple[An
     )
 
 
-def _state(row: tuple[Any, ...]) -> ConsentState:
+@functools.lru_cache(maxsize=1024)
+def _notice(
+    notice_id: str, version: int, content_hash: str, business_name: str, language: str
+) -> NoticeRef:
+    """One shared object per notice version (a ledger has few): rows need not rebuild it."""
+    return NoticeRef(
+        notice_id=notice_id,
+        version=version,
+        content_hash=content_hash,
+        business_name=business_name,
+        language=language,
+    )
+
+
+def _state(row: tuple[Any, ...], key: tuple[str, str, str | None] | None = None) -> ConsentState:
+    """The state a row holds; with ``key``, as the answer for that key (a stand-in's row)."""
     (
         _,
         channel,
@@ -306,13 +396,9 @@ def _state(row: tuple[Any, ...]) -> ConsentState:
     ) = row
     notice = None
     if notice_id is not None:
-        notice = NoticeRef(
-            notice_id=notice_id,
-            version=notice_version,
-            content_hash=notice_hash,
-            business_name=business_name,
-            language=language,
-        )
+        notice = _notice(notice_id, notice_version, notice_hash, business_name, language)
+    if key is not None:
+        channel, category, sender = key
     return ConsentState(
         channel=channel,
         category=category,
@@ -341,8 +427,8 @@ def _platform(row: tuple[Any, ...]) -> PlatformState:
     _, sender, stopped, since, event_version, event_type = row
     return PlatformState(
         sender=sender or None,
-        stopped=bool(stopped),
+        stopped=bool(int(stopped)),  # an integer, or its text from the combined query
         since=parse_timestamp(since),
-        event_version=event_version,
+        event_version=int(event_version),
         event_type=event_type,
     )

@@ -37,7 +37,7 @@ class ConcurrentCatchUpError(ViewError):
 
 def timestamp(moment: datetime) -> str:
     """A time as views store it: UTC, fixed width, so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -38,9 +38,11 @@ from .eligibility import (
     Decision,
     Recipient,
     check_request,
+    country_allowed,
     decide,
     get_policy,
-    recipient_country,
+    stopping,
+    template_denial,
 )
 from .exceptions import (
     BusinessExistsError,
@@ -57,13 +59,19 @@ from .history import SubjectHistory, SubjectStatus, history_entry
 from .identifiers import Identifier, IdentifierKind
 from .keys import DataKeyCache, KeyRing, MasterKey, read_key_file, write_key_file
 from .log import EventLog
-from .persistence import LedgerRecorder, NewSubject, OrjsonTranscoder, PydanticMapper
+from .persistence import (
+    LedgerRecorder,
+    NewSubject,
+    OrjsonTranscoder,
+    PydanticMapper,
+    SQLiteLedgerRecorder,
+)
 from .status import ConsentState, PlatformState, base_state, platform_states, visible
 from .stores import Store, parse_store
 from .taxonomy import Channel, TemplateCategory
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator
 
     from eventsourcing.utils import EnvType
 
@@ -147,6 +155,12 @@ class ConsentLedger(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         """Events are pydantic models stored as JSON."""
         return PydanticMapper(transcoder=OrjsonTranscoder())
+
+    def close(self) -> None:
+        """Close the ledger's connections."""
+        if isinstance(self.recorder, SQLiteLedgerRecorder):
+            self.recorder.close_reader()
+        super().close()
 
     @property
     def ledger_recorder(self) -> LedgerRecorder:
@@ -632,7 +646,7 @@ class ConsentLedger(Application[UUID]):
             chosen,
             request,
             subject_id=subject_id,
-            country=recipient_country(identifier),
+            recipient=identifier,
             source=source or NO_CONSENT,
         )
 
@@ -646,51 +660,47 @@ class ConsentLedger(Application[UUID]):
         sender: str | None = None,
         template_category: TemplateCategory | str | None = None,
         policy: str | None = None,
-        in_service_window: bool = False,
     ) -> Iterator[Recipient]:
         """The candidates a status view found, judged by ``policy`` now, identifiers opened.
 
-        Yields only those a message may be sent to. A candidate whose data key is gone
-        (erased) is skipped: there is nobody to address.
+        Yields those a message may be sent to, by the same rules as :meth:`check` (a
+        candidate already has granted consent; expiry, the person's marketing stop and the
+        recipient's country are judged here). A candidate whose data key is gone (erased)
+        is skipped: there is nobody to address.
         """
+        now = datetime.now(UTC)
         request = check_request(
             business_id=business_id,
             category=category,
             channel=channel,
             sender=sender,
             template_category=template_category,
-            at=datetime.now(UTC),
-            in_service_window=in_service_window,
+            at=now,
+            in_service_window=False,
         )
         chosen = get_policy(policy, request.channel)
-        needs_country = chosen.recipient_countries is not None
-        for chunk in batched(candidates, 500):
-            for candidate, identifier in self._open_identifiers(chunk):
-                if identifier is None:
+        if template_denial(chosen, request) is not None:
+            return
+        moment = now.isoformat(timespec="microseconds")[:-6] + "Z"  # as views write times
+        open_identifier = self._keyring.open_identifier
+        for chunk in batched(candidates, 1000):
+            live = [
+                c
+                for c in chunk
+                if (c.expires_at is None or c.expires_at > moment)
+                and not (c.marketing and stopping(chosen, request, c.marketing))
+            ]
+            wrapped = self.ledger_recorder.select_wrapped_keys([c.subject_id for c in live])
+            for candidate in live:
+                key = wrapped.get(candidate.subject_id)
+                if key is None:
                     continue
-                country = recipient_country(identifier) if needs_country else None
-                decision = decide(
-                    chosen,
-                    request,
-                    subject_id=candidate.subject_id,
-                    country=country,
-                    source=candidate,
+                value = open_identifier(
+                    candidate.subject_id, key, candidate.identifier_nonce, candidate.identifier_ct
                 )
-                if decision.allowed:
-                    yield Recipient(identifier, decision, candidate.state)
-
-    def _open_identifiers(
-        self, candidates: Sequence[Candidate]
-    ) -> Iterator[tuple[Candidate, Identifier | None]]:
-        wrapped = self.ledger_recorder.select_wrapped_keys([c.subject_id for c in candidates])
-        for candidate in candidates:
-            key = wrapped.get(candidate.subject_id)
-            if key is None:
-                yield candidate, None
-                continue
-            data_key = self._keyring.unwrap(candidate.subject_id, key)
-            value = data_key.open(candidate.identifier, version=1, purpose="identifier")
-            yield candidate, Identifier(candidate.identifier_kind, value)
+                identifier = Identifier(_KINDS[candidate.identifier_kind], value)
+                if country_allowed(chosen, identifier):
+                    yield Recipient(identifier, candidate, chosen.name)
 
     def _require_subject(self, business_id: str, identifier: Identifier) -> UUID:
         subject_id = self.find_subject(identifier, business_id=business_id)
@@ -717,6 +727,7 @@ class ConsentLedger(Application[UUID]):
         return aggregate
 
 
+_KINDS = {kind.value: kind for kind in IdentifierKind}
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 

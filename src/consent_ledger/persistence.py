@@ -17,6 +17,8 @@ subject at once collide on the lookup key: one wins, the other retries and finds
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -111,8 +113,8 @@ class LedgerRecorder(Protocol):
     def select_wrapped_key(self, subject_id: UUID) -> bytes | None:
         """A subject's wrapped data key, or None if it was never made or was destroyed."""
 
-    def select_wrapped_keys(self, subject_ids: Sequence[UUID]) -> dict[UUID, bytes]:
-        """The wrapped data keys of many subjects (those that have one)."""
+    def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped data keys of many subjects (those that have one), by str(uuid)."""
 
 
 def now_text() -> str:
@@ -121,7 +123,39 @@ def now_text() -> str:
 
 
 class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
-    """The SQLite event log, plus the ledger's metadata, subject keys and lookups."""
+    """The SQLite event log, plus the ledger's metadata, subject keys and lookups.
+
+    Point reads of lookups and keys, which every send-time check makes, go through one
+    plain connection of their own: in WAL mode a lone SELECT sees a consistent snapshot,
+    so it needs neither the pool nor a BEGIN/ROLLBACK round, which cost more than the read.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Set up the recorder; the reading connection opens on first use."""
+        super().__init__(*args, **kwargs)
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+
+    def _reader_connection(self) -> sqlite3.Connection:
+        """The reading connection (call with the reader lock held)."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(
+                self.datastore.pool.db_name, uri=True, check_same_thread=False
+            )
+            self._reader.execute(f"PRAGMA mmap_size={1 << 30}")  # random point reads
+        return self._reader
+
+    def _read_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        with self._reader_lock:
+            row: tuple[Any, ...] | None = self._reader_connection().execute(sql, params).fetchone()
+            return row
+
+    def close_reader(self) -> None:
+        """Close the reading connection (the pool closes with the application)."""
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def construct_create_table_statements(self) -> list[str]:
         """The event table's statements, and the ledger's own tables."""
@@ -174,28 +208,28 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
 
     def find_subject(self, lookup: bytes) -> UUID | None:
         """The subject found under a lookup key, if any."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT subject_id FROM subject_lookup WHERE lookup = ?", (lookup,))
-            row = c.fetchone()
-        return None if row is None else UUID(row["subject_id"])
+        row = self._read_one("SELECT subject_id FROM subject_lookup WHERE lookup = ?", (lookup,))
+        return None if row is None else UUID(row[0])
 
     def select_wrapped_key(self, subject_id: UUID) -> bytes | None:
         """A subject's wrapped data key, or None."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                "SELECT wrapped_key FROM subject_keys WHERE subject_id = ?", (subject_id.hex,)
-            )
-            row = c.fetchone()
-        return None if row is None else bytes(row["wrapped_key"])
+        row = self._read_one(
+            "SELECT wrapped_key FROM subject_keys WHERE subject_id = ?", (subject_id.hex,)
+        )
+        return None if row is None else bytes(row[0])
 
-    def select_wrapped_keys(self, subject_ids: Sequence[UUID]) -> dict[UUID, bytes]:
-        """The wrapped data keys of many subjects (those that have one)."""
-        keys: dict[UUID, bytes] = {}
-        with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(subject_ids), 500):
-                chunk = [s.hex for s in subject_ids[start : start + 500]]
-                marks = ", ".join("?" * len(chunk))  # only placeholders enter the statement
-                select = f"SELECT subject_id, wrapped_key FROM subject_keys WHERE subject_id IN ({marks})"  # noqa: E501, S608
-                c.execute(select, chunk)
-                keys.update((UUID(r["subject_id"]), bytes(r["wrapped_key"])) for r in c.fetchall())
+    def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped data keys of many subjects (those that have one), by str(uuid)."""
+        by_hex = {s.replace("-", ""): s for s in subject_ids}
+        keys: dict[str, bytes] = {}
+        hexes = list(by_hex)
+        for start in range(0, len(hexes), 500):
+            chunk = hexes[start : start + 500]
+            marks = ", ".join("?" * len(chunk))  # only placeholders enter the statement
+            select = (
+                f"SELECT subject_id, wrapped_key FROM subject_keys WHERE subject_id IN ({marks})"  # noqa: S608
+            )
+            with self._reader_lock:
+                rows = self._reader_connection().execute(select, chunk).fetchall()
+            keys.update((by_hex[hex_id], wrapped) for hex_id, wrapped in rows)
         return keys

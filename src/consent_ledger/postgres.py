@@ -111,13 +111,13 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         return None if row is None else bytes(row["wrapped_key"])
 
-    def select_wrapped_keys(self, subject_ids: Sequence[UUID]) -> dict[UUID, bytes]:
-        """The wrapped data keys of many subjects (those that have one)."""
+    def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped data keys of many subjects (those that have one), by str(uuid)."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
-                SQL("SELECT subject_id, wrapped_key FROM {} WHERE subject_id = ANY(%s)").format(
-                    self.keys_table
-                ),
+                SQL(
+                    "SELECT subject_id, wrapped_key FROM {} WHERE subject_id = ANY(%s::uuid[])"
+                ).format(self.keys_table),
                 (list(subject_ids),),
             )
-            return {row["subject_id"]: bytes(row["wrapped_key"]) for row in curs.fetchall()}
+            return {str(row["subject_id"]): bytes(row["wrapped_key"]) for row in curs.fetchall()}

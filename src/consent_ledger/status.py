@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import product
 from typing import TYPE_CHECKING, Any
 
 from .values import NoticeRef
@@ -93,17 +94,17 @@ class Effect:
             yield channel, category, self.sender
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-able form, for views that keep effects."""
+        """A form orjson serialises as it is (times and all), for views that keep effects."""
         return {
             "kind": self.kind.value,
             "channel": self.channel,
             "categories": self.categories,
             "sender": self.sender,
-            "occurred_at": self.occurred_at.isoformat(),
-            "recorded_at": self.recorded_at.isoformat(),
+            "occurred_at": self.occurred_at,
+            "recorded_at": self.recorded_at,
             "version": self.version,
             "event_type": self.event_type,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "expires_at": self.expires_at,
             "notice": self.notice.model_dump() if self.notice else None,
         }
 
@@ -212,11 +213,7 @@ def _apply(
             event_version=effect.version,
             event_type=effect.event_type,
         )
-    new_state = {
-        EffectKind.GRANT: State.GRANTED,
-        EffectKind.GRANT_PENDING: State.PENDING,
-        EffectKind.WITHDRAW: State.WITHDRAWN,
-    }[effect.kind]
+    new_state = _STATE_AFTER[effect.kind]
     return ConsentState(
         channel=channel,
         category=category,
@@ -228,6 +225,13 @@ def _apply(
         event_version=effect.version,
         event_type=effect.event_type,
     )
+
+
+_STATE_AFTER = {
+    EffectKind.GRANT: State.GRANTED,
+    EffectKind.GRANT_PENDING: State.PENDING,
+    EffectKind.WITHDRAW: State.WITHDRAWN,
+}
 
 
 def base_states(effects: list[Effect]) -> list[ConsentState]:
@@ -245,23 +249,27 @@ def answer_states(effects: list[Effect]) -> list[ConsentState]:
     a key no effect names equals that of its ``"*"``/None stand-in, because only effects
     for every channel, category or sender reach it. Keys no effect reaches are left out.
     """
+    consent = [e for e in effects if e.kind not in PLATFORM_KINDS]
     channels: set[str] = {EVERY}
     categories: set[str] = {EVERY}
     senders: set[str | None] = {None}
-    for effect in effects:
-        if effect.kind in PLATFORM_KINDS:
-            continue
+    for effect in consent:
         if effect.channel is not None:
             channels.add(effect.channel)
         categories.update(effect.categories or ())
         senders.add(effect.sender)
-    states = (
-        base_state(effects, channel, category, sender)
-        for channel in sorted(channels)
-        for category in sorted(categories)
-        for sender in sorted(senders, key=lambda s: s or "")
-    )
-    return [s for s in states if s is not None]
+    # One pass over the effects, each applied to exactly the keys it reaches (what
+    # Effect.applies_to says, enumerated): the same fold as base_state for every key.
+    states: dict[tuple[str, str, str | None], ConsentState | None] = {}
+    for effect in consent:
+        reached = product(
+            channels if effect.channel is None else (effect.channel,),
+            categories if effect.categories is None else effect.categories,
+            senders if effect.sender is None else (effect.sender,),
+        )
+        for key in reached:
+            states[key] = _apply(states.get(key), effect, *key)
+    return [s for key in sorted(states, key=_key_order) if (s := states[key]) is not None]
 
 
 def most_specific(candidates: Iterable[ConsentState]) -> ConsentState | None:

@@ -100,6 +100,8 @@ def check_categories(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     Raises:
         UnknownCategoryError: a name is not in the taxonomy.
     """
+    if len(names) == 1 and names[0] in CATEGORIES:  # the common case, on every event read
+        return tuple(names)
     unknown = [n for n in names if n not in CATEGORIES]
     if unknown:
         known = ", ".join(CATEGORIES)

@@ -282,7 +282,7 @@ class TestRecordAndRead:
             ("2", "OptedIn", "offers", ""),
             ("3", "CategoriesChanged", "order-updates", "offers"),
         ]
-        assert rows[1]["occurred_at"] == "2026-01-05T10:00:00Z"
+        assert rows[1]["occurred_at"] == "2026-01-05T10:00:00.000000Z"
         assert rows[1]["evidence"] == "'ticked box'"
         assert rows[2]["actor"] == "operator:ada"
 

@@ -293,7 +293,7 @@ class TestAudience:
         status = views_in_ledger[1][0]
         assert isinstance(status, ConsentStatusView)
         catch_up(ledger.event_log, status)
-        ada, bruno, _ = (ledger.find_subject(p, business_id=BUSINESS) for p in PEOPLE)
+        ada, bruno, _ = (str(ledger.find_subject(p, business_id=BUSINESS)) for p in PEOPLE)
 
         def audience(
             category: str, sender: str | None = None, channel: str = "whatsapp"
@@ -395,3 +395,65 @@ def test_a_follower_misses_no_event_under_concurrent_writers(tmp_path: Path) -> 
         stop.set()
         ledger.close()
         factory.cleanup()
+
+
+def test_the_audience_is_exactly_whom_check_allows(ledger: ConsentLedger) -> None:
+    """For every category, sender and policy: audience == everyone check() allows."""
+    people = [f"+4477009002{n:02}" for n in range(12)] + ["+33612345678", "+18765550123"]
+    for n, person in enumerate(people):
+        categories = ("offers", "order-updates") if n % 3 else ("order-updates",)
+        expires = NOW - timedelta(days=1) if n % 5 == 4 else None
+        ledger.opt_in(
+            OptIn(
+                business_id=BUSINESS,
+                identifier=person,
+                categories=categories,
+                notice="whatsapp-optin@1",
+                method="web-form",
+                occurred_at=NOW - timedelta(days=10),
+                expires_at=expires,
+            )
+        )
+        if n % 4 == 1:
+            ledger.opt_out(
+                OptOut(business_id=BUSINESS, identifier=person, method="api", sender="15550001111")
+            )
+        if n % 6 == 2:
+            ledger.record_platform_preference(
+                RecordPlatformPreference(
+                    business_id=BUSINESS, identifier=person, sender="15550002222", stopped=True
+                )
+            )
+    assert ledger.store is not None
+    database = open_view_database(ledger.store)
+    view = ConsentStatusView(database)
+    catch_up(ledger.event_log, view)
+
+    for category in ("offers", "order-updates"):
+        for sender in (None, "15550001111", "15550002222"):
+            for policy in ("whatsapp-2025", "whatsapp-2021", "consent-only"):
+                recipients = ledger.audience(
+                    view.audience(BUSINESS, "whatsapp", category, sender),
+                    business_id=BUSINESS,
+                    category=category,
+                    sender=sender,
+                    policy=policy,
+                )
+                allowed = {
+                    person
+                    for person in people
+                    if ledger.check(
+                        person,
+                        business_id=BUSINESS,
+                        category=category,
+                        sender=sender,
+                        policy=policy,
+                        source=view,
+                    ).allowed
+                }
+                assert {str(r.identifier) for r in recipients} == allowed, (
+                    category,
+                    sender,
+                    policy,
+                )
+    database.close()
