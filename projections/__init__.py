@@ -13,7 +13,14 @@ position; :func:`follow` keeps views caught up as events arrive.
 from consent_ledger.projections.audit_log import AuditLogView, AuditQuery, AuditRow
 from consent_ledger.projections.consent_status import ConsentStatusView
 from consent_ledger.projections.database import ViewDatabase, open_view_database
-from consent_ledger.projections.runner import VIEWS, catch_up, follow, open_views, rebuild
+from consent_ledger.projections.runner import (
+    VIEWS,
+    catch_up,
+    catch_up_all,
+    follow,
+    open_views,
+    rebuild,
+)
 from consent_ledger.projections.views import ConcurrentCatchUpError, View, ViewError
 
 __all__ = [
@@ -27,6 +34,7 @@ __all__ = [
     "ViewDatabase",
     "ViewError",
     "catch_up",
+    "catch_up_all",
     "follow",
     "open_view_database",
     "open_views",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from consent_ledger.projections.database import Cursor
 
-    from consent_ledger.log import LoggedEvent
+    from consent_ledger.log import EventLog, LoggedEvent
 
 _COLUMNS = (
     "position",
@@ -140,8 +140,9 @@ class AuditLogView(View):
         """Everything a rebuild empties."""
         return [self.rows, self.categories]
 
-    def apply(self, cursor: Cursor, events: Sequence[LoggedEvent]) -> None:
+    def apply(self, cursor: Cursor, events: Sequence[LoggedEvent], log: EventLog) -> None:
         """One row per event, and one category row per category it names."""
+        del log  # every fact the audit log shows is in the events
         streams = self._stream_context(cursor, events)
         rows = [_row(e.position, e.event, streams[e.event.originator_id]) for e in events]
         cursor.execute_many(

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from consent_ledger.projections.database import Cursor
 
-    from consent_ledger.log import LoggedEvent
+    from consent_ledger.log import EventLog, LoggedEvent
 
 CHUNK = 500  # parameters per IN (...) list
 ANY_SENDER = ""  # how a row for every sender is keyed (NULL cannot be part of a key)
@@ -65,6 +65,7 @@ class ConsentStatusView(View):
         self.subjects = database.table("consent_subjects")
         self.status = database.table("consent_status")
         self.platform_table = database.table("consent_platform")
+        self.lookups = database.table("consent_lookups")
         self._platform_rows: tuple[UUID | None, list[tuple[Any, ...]]] = (None, [])
         # One round trip for a check: the person's consent rows, then their platform rows
         # padded to the same width (kind 0: consent, 1: platform).
@@ -73,6 +74,14 @@ class ConsentStatusView(View):
             f"SELECT 0, {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ? UNION ALL "
             f"SELECT 1, subject_id, sender, CAST(stopped AS TEXT), since, CAST(event_version AS "
             f"TEXT), event_type, {padding} FROM {self.platform_table} WHERE subject_id = ?"
+        )
+        # The same, found through a person's lookup (keyed HMAC of an identifier).
+        self._by_lookup = (
+            f"SELECT 0, {_prefixed('c.')} FROM {self.lookups} l "
+            f"JOIN {self.status} c ON c.subject_id = l.subject_id WHERE l.lookup = ? UNION ALL "
+            "SELECT 1, p.subject_id, p.sender, CAST(p.stopped AS TEXT), p.since, "
+            f"CAST(p.event_version AS TEXT), p.event_type, {padding} FROM {self.lookups} l "
+            f"JOIN {self.platform_table} p ON p.subject_id = l.subject_id WHERE l.lookup = ?"
         )
         super().__init__(database)
 
@@ -102,6 +111,11 @@ class ConsentStatusView(View):
                 "notice_id, notice_version, event_version, event_type)"
             ),
             (
+                f"CREATE TABLE IF NOT EXISTS {self.lookups} ("
+                f"lookup {self.database.binary} PRIMARY KEY, subject_id TEXT NOT NULL)"
+                + self.database.clustered
+            ),
+            (
                 f"CREATE TABLE IF NOT EXISTS {self.platform_table} (subject_id TEXT NOT NULL, "
                 "sender TEXT NOT NULL, stopped INTEGER NOT NULL, since TEXT NOT NULL, "
                 "event_version INTEGER NOT NULL, event_type TEXT NOT NULL, "
@@ -111,11 +125,11 @@ class ConsentStatusView(View):
 
     def table_names(self) -> list[str]:
         """Everything a rebuild empties."""
-        return [self.subjects, self.status, self.platform_table]
+        return [self.subjects, self.status, self.platform_table, self.lookups]
 
     # Writing.
 
-    def apply(self, cursor: Cursor, events: Sequence[LoggedEvent]) -> None:
+    def apply(self, cursor: Cursor, events: Sequence[LoggedEvent], log: EventLog) -> None:
         """New subjects with their rows, and the refolded rows of known subjects that changed.
 
         A subject registered in this batch needs no reading back: its effects are all here,
@@ -134,6 +148,11 @@ class ConsentStatusView(View):
         folded = _Folded()
         if new:
             self._insert_subjects(cursor, new, folded)
+            cursor.execute_many(
+                f"INSERT INTO {self.lookups} (lookup, subject_id) VALUES (?, ?) "
+                "ON CONFLICT (lookup) DO NOTHING",
+                log.lookups(list(new)),
+            )
         if changes:
             self._refold_known(cursor, changes, folded)
         if folded.status:
@@ -206,7 +225,30 @@ class ConsentStatusView(View):
         """The base state for one channel, category and sender, exactly as the record says."""
         subject = str(subject_id)
         rows = self.database.query(self._consent_and_platform, (subject, subject))
-        # Platform rows come along in the same round trip: a check asks for them next.
+        return self._answer(subject_id, rows, channel, category, sender)
+
+    def consent_by_lookup(
+        self, lookup: bytes, channel: str, category: str, sender: str | None
+    ) -> tuple[UUID | None, ConsentState | None]:
+        """Who a lookup finds, and their base state: a check's question in one round trip.
+
+        Returns (None, None) when the view knows nobody under ``lookup``.
+        """
+        rows = self.database.query(self._by_lookup, (lookup, lookup))
+        if not rows:
+            return None, None
+        subject_id = UUID(rows[0][1])
+        return subject_id, self._answer(subject_id, rows, channel, category, sender)
+
+    def _answer(
+        self,
+        subject_id: UUID,
+        rows: list[tuple[Any, ...]],
+        channel: str,
+        category: str,
+        sender: str | None,
+    ) -> ConsentState | None:
+        # Platform rows came along in the same round trip: a check asks for them next.
         self._platform_rows = (subject_id, [r[1:7] for r in rows if r[0] == 1])
         senders = (sender or ANY_SENDER, ANY_SENDER)
         best, best_rank = None, -1

@@ -60,20 +60,37 @@ def catch_up(
     Each page of ``batch_size`` events is one transaction (rows and position together).
     If another process moves the view meanwhile, this one continues from where it got to.
     """
-    applied = 0
-    ledger_id = log.ledger_id
-    view.check_follows(ledger_id)
+    return catch_up_all(log, [view], batch_size=batch_size, progress=progress)[view.name]
+
+
+def catch_up_all(
+    log: EventLog,
+    views: list[View],
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Catch up several views in one pass over the log: each page is read and decoded once.
+
+    Returns how many events each view applied, by name.
+    """
+    for view in views:
+        view.check_follows(log.ledger_id)
+    applied = dict.fromkeys((view.name for view in views), 0)
     while True:
-        batch = log.read(view.position(), batch_size)
+        positions = {view.name: view.position() for view in views}
+        batch = log.read(min(positions.values()), batch_size)
         if not batch:
             return applied
-        try:
-            count = view.process(ledger_id, batch)
-        except ConcurrentCatchUpError:
-            continue
-        applied += count
-        if progress is not None:
-            progress(view, count)
+        for view in views:
+            events = [e for e in batch if e.position > positions[view.name]]
+            if not events:
+                continue
+            with contextlib.suppress(ConcurrentCatchUpError):  # another process moved it
+                count = view.process(log, events)
+                applied[view.name] += count
+                if progress is not None:
+                    progress(view, count)
 
 
 def rebuild(
@@ -103,8 +120,7 @@ def follow(
     """
     with _wake_ups(log) as wait:
         while not stop.is_set():
-            for view in views:
-                catch_up(log, view, progress=progress)
+            catch_up_all(log, views, progress=progress)
             wait(poll_interval, stop)
 
 

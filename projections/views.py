@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from consent_ledger.projections.database import Cursor, ViewDatabase
 
-    from consent_ledger.log import LoggedEvent
+    from consent_ledger.log import EventLog, LoggedEvent
 
 POSITIONS_TABLE = "view_positions"
 
@@ -84,7 +84,7 @@ class View(ABC):
         """The view's tables, to empty on rebuild."""
 
     @abstractmethod
-    def apply(self, cursor: Cursor, events: Sequence[LoggedEvent]) -> None:
+    def apply(self, cursor: Cursor, events: Sequence[LoggedEvent], log: EventLog) -> None:
         """Write the rows for ``events`` (all after the view's position, in order)."""
 
     def position(self) -> int:
@@ -117,19 +117,19 @@ class View(ABC):
             f"not {ledger_id}: rebuild it, or keep views of each ledger apart"
         )
 
-    def process(self, ledger_id: str, batch: Sequence[LoggedEvent]) -> int:
-        """Apply a batch in one transaction with the new position; return events applied.
+    def process(self, log: EventLog, batch: Sequence[LoggedEvent]) -> int:
+        """Apply a batch of ``log`` in one transaction with the new position; return events applied.
 
         Raises:
             ViewError: the view follows another ledger.
             ConcurrentCatchUpError: another process applied events meanwhile.
         """
         with self.database.transaction() as cursor:
-            start = self._start(cursor, ledger_id)
+            start = self._start(cursor, log.ledger_id)
             events = [e for e in batch if e.position > start]
             if not events:
                 return 0
-            self.apply(cursor, events)
+            self.apply(cursor, events, log)
             cursor.execute(
                 f"UPDATE {self.positions} SET log_position = ? "
                 "WHERE view_name = ? AND log_position = ?",

@@ -638,7 +638,20 @@ class ConsentLedger(Application[UUID]):
             in_service_window=in_service_window,
         )
         chosen = get_policy(policy, request.channel)
-        subject_id = self.find_subject(identifier, business_id=business_id)
+        lookup = self._keyring.lookup(business_id, identifier)
+        by_lookup = getattr(source, "consent_by_lookup", None)
+        if source is not None and by_lookup is not None and at is None and known_at is None:
+            # One round trip: the view finds the person and their consent together.
+            subject_id, state = by_lookup(lookup, request.channel, category, sender)
+            if subject_id is not None:
+                return decide(
+                    chosen,
+                    request,
+                    subject_id=subject_id,
+                    recipient=identifier,
+                    source=_Prefetched(state, source),
+                )
+        subject_id = self.ledger_recorder.find_subject(lookup)
         if subject_id is not None and (source is None or at is not None or known_at is not None):
             record = self._get_record(subject_id)
             source = RecordSource(record, request.at, known_at or datetime.now(UTC))
@@ -769,6 +782,22 @@ class RecordSource:
         """The latest marketing stop or resume per sender."""
         del subject_id
         return platform_states(self._effects)
+
+
+class _Prefetched:
+    """A source whose answer for the one key asked about has already been read."""
+
+    def __init__(self, state: ConsentState | None, source: ConsentSource) -> None:
+        self._state = state
+        self._source = source
+
+    def consent(self, *_: object) -> ConsentState | None:
+        """The state read with the lookup."""
+        return self._state
+
+    def platform(self, subject_id: UUID) -> Iterable[PlatformState]:
+        """The person's marketing stops, from the source (which kept them from that read)."""
+        return self._source.platform(subject_id)
 
 
 class _NoConsent:

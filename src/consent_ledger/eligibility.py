@@ -219,21 +219,28 @@ def check_request(  # noqa: PLR0913 (a request has this many parts)
     """
     if category not in CATEGORIES:
         check_categories((category,))  # raises, naming the known ones
+    template = template_category or CATEGORIES[category].template_category
     try:
-        channel = Channel(channel)
-        template = TemplateCategory(template_category or CATEGORIES[category].template_category)
-    except ValueError as e:
-        msg = str(e)
+        return CheckRequest(
+            business_id=business_id,
+            channel=_CHANNELS[channel],
+            category=category,
+            sender=sender,
+            template_category=_TEMPLATE_CATEGORIES[template],
+            at=at if at.tzinfo is UTC else at.astimezone(UTC),
+            in_service_window=in_service_window,
+        )
+    except KeyError as e:
+        msg = f"{e.args[0]!r} is not a channel or template category"
         raise InvalidInputError(msg) from None
-    return CheckRequest(
-        business_id=business_id,
-        channel=channel,
-        category=category,
-        sender=sender,
-        template_category=template,
-        at=at.astimezone(UTC),
-        in_service_window=in_service_window,
-    )
+
+
+# Lookups that accept members and their values alike, without calling the enum classes.
+_CHANNELS: dict[str, Channel] = {**{c.value: c for c in Channel}, **{c: c for c in Channel}}
+_TEMPLATE_CATEGORIES: dict[str, TemplateCategory] = {
+    **{t.value: t for t in TemplateCategory},
+    **{t: t for t in TemplateCategory},
+}
 
 
 def decide(

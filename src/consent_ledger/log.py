@@ -14,7 +14,7 @@ from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from .exceptions import NotALedgerError
-from .persistence import LedgerRecorder, OrjsonTranscoder, PydanticMapper
+from .persistence import LedgerRecorder, OrjsonTranscoder, PydanticMapper, SQLiteLedgerRecorder
 from .stores import PostgresStore, Store, parse_store
 
 if TYPE_CHECKING:
@@ -86,9 +86,19 @@ class EventLog:
 
     def read_raw(self, after: int, limit: int) -> Sequence[Notification]:
         """Up to ``limit`` stored events after position ``after``, in order, as stored."""
+        if isinstance(self.recorder, SQLiteLedgerRecorder):
+            return self.recorder.select_log(after, limit)
         return self.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
+
+    def lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
+        """The keyed-HMAC lookups under which subjects are found, as (lookup, str(uuid)).
+
+        Not part of the log: the ledger's lookup index, which views may copy (it reveals
+        nobody without the master key) so that a check needs one round trip.
+        """
+        return cast("LedgerRecorder", self.recorder).select_lookups(subject_ids)
 
     def __iter__(self) -> Iterator[LoggedEvent]:
         """Every event, in order, read in pages."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -116,6 +116,9 @@ class LedgerRecorder(Protocol):
     def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
         """The wrapped data keys of many subjects (those that have one), by str(uuid)."""
 
+    def select_lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
+        """The (lookup, str(uuid)) pairs under which these subjects are found."""
+
 
 def now_text() -> str:
     """The current time as stored in text columns."""
@@ -170,6 +173,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 "CREATE TABLE IF NOT EXISTS subject_lookup (lookup BLOB PRIMARY KEY, "
                 "subject_id TEXT NOT NULL) WITHOUT ROWID"
             ),
+            "CREATE INDEX IF NOT EXISTS subject_lookup_subject ON subject_lookup (subject_id)",
         ]
 
     def _insert_events(
@@ -217,6 +221,39 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             "SELECT wrapped_key FROM subject_keys WHERE subject_id = ?", (subject_id.hex,)
         )
         return None if row is None else bytes(row[0])
+
+    def select_lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
+        """The (lookup, str(uuid)) pairs under which these subjects are found."""
+        by_hex = {s.replace("-", ""): s for s in subject_ids}
+        hexes = list(by_hex)
+        found: list[tuple[bytes, str]] = []
+        for start in range(0, len(hexes), 500):
+            chunk = hexes[start : start + 500]
+            marks = ", ".join("?" * len(chunk))  # only placeholders enter the statement
+            select = f"SELECT lookup, subject_id FROM subject_lookup WHERE subject_id IN ({marks})"  # noqa: S608
+            with self._reader_lock:
+                rows = self._reader_connection().execute(select, chunk).fetchall()
+            found += [(bytes(lookup), by_hex[hex_id]) for lookup, hex_id in rows]
+        return found
+
+    def select_log(self, after: int, limit: int) -> list[Notification]:
+        """Up to ``limit`` stored events after position ``after``: the log, read lean."""
+        select = (
+            "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        with self._reader_lock:
+            rows = self._reader_connection().execute(select, (after, limit)).fetchall()
+        return [
+            Notification(
+                id=row[0],
+                originator_id=UUID(row[1]),
+                originator_version=row[2],
+                topic=row[3],
+                state=row[4],
+            )
+            for row in rows
+        ]
 
     def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
         """The wrapped data keys of many subjects (those that have one), by str(uuid)."""

@@ -48,6 +48,9 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                     "CREATE TABLE IF NOT EXISTS {} (lookup bytea PRIMARY KEY, "
                     "subject_id uuid NOT NULL)"
                 ).format(self.lookup_table),
+                SQL("CREATE INDEX IF NOT EXISTS {} ON {} (subject_id)").format(
+                    Identifier(f"{prefix}_subject_lookup_subject"), self.lookup_table
+                ),
             ]
         )
 
@@ -121,3 +124,14 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 (list(subject_ids),),
             )
             return {str(row["subject_id"]): bytes(row["wrapped_key"]) for row in curs.fetchall()}
+
+    def select_lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
+        """The (lookup, str(uuid)) pairs under which these subjects are found."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT lookup, subject_id FROM {} WHERE subject_id = ANY(%s::uuid[])").format(
+                    self.lookup_table
+                ),
+                (list(subject_ids),),
+            )
+            return [(bytes(row["lookup"]), str(row["subject_id"])) for row in curs.fetchall()]

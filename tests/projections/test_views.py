@@ -151,8 +151,8 @@ class TestCatchUp:
         before = answers(status, ledger), audit.count()
 
         batch = log.read(0, 1000)
-        assert status.process(log.ledger_id, batch) == 0
-        assert audit.process(log.ledger_id, batch) == 0
+        assert status.process(log, batch) == 0
+        assert audit.process(log, batch) == 0
         assert catch_up(log, status) == catch_up(log, audit) == 0
 
         assert (answers(status, ledger), audit.count()) == before
