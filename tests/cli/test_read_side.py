@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
+import subprocess
+import sys
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -273,3 +277,40 @@ class TestProjections:
 
         assert result.stdout.startswith("ALLOWED: consented")
         assert (tmp_path / "views.db").exists()
+
+
+def test_follow_keeps_the_views_caught_up_until_interrupted(db: str, runner: CliRunner) -> None:
+    """`projections follow` applies new events as they come, and stops cleanly on Ctrl-C."""
+    follower = subprocess.Popen(  # noqa: S603 (this interpreter, our own module)
+        [
+            sys.executable,
+            "-m",
+            "consent_ledger.cli",
+            "projections",
+            "follow",
+            "--db",
+            db,
+            "--poll-interval",
+            "0.1",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ok(runner, "opt-out", BRUNO, "--db", db, "--all", "--method", "whatsapp-thread")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            views = json.loads(
+                ok(runner, "projections", "status", "--db", db, "--format", "json").stdout
+            )
+            if views[0]["position"] and {v["lag"] for v in views} == {0}:
+                break
+            time.sleep(0.1)
+        assert {v["lag"] for v in views} == {0}
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, stderr = follower.communicate(timeout=20)
+
+    assert follower.returncode == 0, stderr
+    head = views[0]["head"]
+    assert f"stopped: consent-status at {head}, audit-log at {head}" in stderr
