@@ -9,6 +9,7 @@ from consent_ledger.cli._options import TIME, business_option, format_option, le
 from consent_ledger.cli._output import iso, short_time, write_csv, write_json, write_table
 from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import AuditLogView, AuditQuery, AuditRow
+from consent_ledger.projections.audit_log import COLUMNS
 
 from consent_ledger.commands import NoticeSelector
 from consent_ledger.log import EventLog
@@ -17,28 +18,6 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
     from uuid import UUID
-
-COLUMNS = (
-    "position",
-    "stream_type",
-    "stream_id",
-    "stream_version",
-    "event_type",
-    "business_id",
-    "subject_id",
-    "channel",
-    "sender",
-    "granted",
-    "withdrawn",
-    "confirmed",
-    "method",
-    "collection_point",
-    "actor",
-    "notice_id",
-    "notice_version",
-    "occurred_at",
-    "recorded_at",
-)
 
 
 def audit_json(row: AuditRow) -> dict[str, Any]:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from consent_ledger.log import EventLog, LoggedEvent
 
-_COLUMNS = (
+COLUMNS = (  # the audit log's columns, in order: its rows as the CLI writes them
     "position",
     "stream_type",
     "stream_id",
@@ -146,8 +146,8 @@ class AuditLogView(View):
         streams = self._stream_context(cursor, events)
         rows = [_row(e.position, e.event, streams[e.event.originator_id]) for e in events]
         cursor.execute_many(
-            f"INSERT INTO {self.rows} ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+            f"INSERT INTO {self.rows} ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(COLUMNS))})",
             rows,
         )
         categories = {
@@ -211,7 +211,7 @@ class AuditLogView(View):
         if query.category is not None:
             where.append(f"position IN (SELECT position FROM {self.categories} WHERE category = ?)")
             params.append(query.category)
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM {self.rows}"
+        sql = f"SELECT {', '.join(COLUMNS)} FROM {self.rows}"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY position"
