@@ -65,8 +65,8 @@ class ConsentStatusView(View):
         self.subjects = database.table("consent_subjects")
         self.status = database.table("consent_status")
         self.platform_table = database.table("consent_platform")
-        self.lookups = database.table("consent_lookups")
-        self._platform_rows: tuple[UUID | None, list[tuple[Any, ...]]] = (None, [])
+        self.answers = database.table("consent_answers")
+        self._platform_rows: tuple[UUID | None, list[Sequence[Any]]] = (None, [])
         # One round trip for a check: the person's consent rows, then their platform rows
         # padded to the same width (kind 0: consent, 1: platform).
         padding = ", ".join(["NULL"] * 9)
@@ -75,14 +75,8 @@ class ConsentStatusView(View):
             f"SELECT 1, subject_id, sender, CAST(stopped AS TEXT), since, CAST(event_version AS "
             f"TEXT), event_type, {padding} FROM {self.platform_table} WHERE subject_id = ?"
         )
-        # The same, found through a person's lookup (keyed HMAC of an identifier).
-        self._by_lookup = (
-            f"SELECT 0, {_prefixed('c.')} FROM {self.lookups} l "
-            f"JOIN {self.status} c ON c.subject_id = l.subject_id WHERE l.lookup = ? UNION ALL "
-            "SELECT 1, p.subject_id, p.sender, CAST(p.stopped AS TEXT), p.since, "
-            f"CAST(p.event_version AS TEXT), p.event_type, {padding} FROM {self.lookups} l "
-            f"JOIN {self.platform_table} p ON p.subject_id = l.subject_id WHERE l.lookup = ?"
-        )
+        # A check's question: all a person's rows, under a lookup, in one row.
+        self._by_lookup = f"SELECT subject_id, answers FROM {self.answers} WHERE lookup = ?"
         super().__init__(database)
 
     def create_statements(self) -> list[str]:
@@ -111,10 +105,14 @@ class ConsentStatusView(View):
                 "notice_id, notice_version, event_version, event_type)"
             ),
             (
-                f"CREATE TABLE IF NOT EXISTS {self.lookups} ("
-                f"lookup {self.database.binary} PRIMARY KEY, subject_id TEXT NOT NULL)"
-                + self.database.clustered
+                # Per lookup (keyed HMAC of an identifier, copied from the ledger's index: it
+                # reveals nobody without the master key), the person's status and platform
+                # rows as JSON: a send-time check reads one row.
+                f"CREATE TABLE IF NOT EXISTS {self.answers} ("
+                f"lookup {self.database.binary} PRIMARY KEY, subject_id TEXT NOT NULL, "
+                "answers TEXT NOT NULL)" + self.database.clustered
             ),
+            f"CREATE INDEX IF NOT EXISTS consent_answers_subject ON {self.answers} (subject_id)",
             (
                 f"CREATE TABLE IF NOT EXISTS {self.platform_table} (subject_id TEXT NOT NULL, "
                 "sender TEXT NOT NULL, stopped INTEGER NOT NULL, since TEXT NOT NULL, "
@@ -125,7 +123,7 @@ class ConsentStatusView(View):
 
     def table_names(self) -> list[str]:
         """Everything a rebuild empties."""
-        return [self.subjects, self.status, self.platform_table, self.lookups]
+        return [self.subjects, self.status, self.platform_table, self.answers]
 
     # Writing.
 
@@ -149,12 +147,16 @@ class ConsentStatusView(View):
         if new:
             self._insert_subjects(cursor, new, folded)
             cursor.execute_many(
-                f"INSERT INTO {self.lookups} (lookup, subject_id) VALUES (?, ?) "
+                f"INSERT INTO {self.answers} (lookup, subject_id, answers) VALUES (?, ?, ?) "
                 "ON CONFLICT (lookup) DO NOTHING",
-                log.lookups(list(new)),
+                [(lookup, s, folded.answers[s]) for lookup, s in log.lookups(list(new))],
             )
         if changes:
             self._refold_known(cursor, changes, folded)
+            cursor.execute_many(
+                f"UPDATE {self.answers} SET answers = ? WHERE subject_id = ?",
+                [(folded.answers[s], s) for s in changes],
+            )
         if folded.status:
             cursor.execute_many(
                 f"INSERT INTO {self.status} VALUES ({', '.join('?' * 15)})", folded.status
@@ -225,44 +227,42 @@ class ConsentStatusView(View):
         """The base state for one channel, category and sender, exactly as the record says."""
         subject = str(subject_id)
         rows = self.database.query(self._consent_and_platform, (subject, subject))
-        return self._answer(subject_id, rows, channel, category, sender)
+        consent: list[Sequence[Any]] = [row[1:] for row in rows if row[0] == 0]
+        platform: list[Sequence[Any]] = [row[1:7] for row in rows if row[0] == 1]
+        return self._answer(subject_id, consent, platform, (channel, category, sender))
 
     def consent_by_lookup(
         self, lookup: bytes, channel: str, category: str, sender: str | None
     ) -> tuple[UUID | None, ConsentState | None]:
-        """Who a lookup finds, and their base state: a check's question in one round trip.
+        """Who a lookup finds, and their base state: a check's question in one read.
 
         Returns (None, None) when the view knows nobody under ``lookup``.
         """
-        rows = self.database.query(self._by_lookup, (lookup, lookup))
+        rows = self.database.query(self._by_lookup, (lookup,))
         if not rows:
             return None, None
-        subject_id = UUID(rows[0][1])
-        return subject_id, self._answer(subject_id, rows, channel, category, sender)
+        subject_id = UUID(rows[0][0])
+        consent, platform = orjson.loads(rows[0][1])
+        return subject_id, self._answer(subject_id, consent, platform, (channel, category, sender))
 
     def _answer(
         self,
         subject_id: UUID,
-        rows: list[tuple[Any, ...]],
-        channel: str,
-        category: str,
-        sender: str | None,
+        consent: list[Sequence[Any]],
+        platform: list[Sequence[Any]],
+        key: tuple[str, str, str | None],
     ) -> ConsentState | None:
-        # Platform rows came along in the same round trip: a check asks for them next.
-        self._platform_rows = (subject_id, [r[1:7] for r in rows if r[0] == 1])
+        # Platform rows come with the same read: a check asks for them next.
+        self._platform_rows = (subject_id, platform)
+        channel, category, sender = key
         senders = (sender or ANY_SENDER, ANY_SENDER)
         best, best_rank = None, -1
-        for row in rows:  # the row naming most parts answers (status.most_specific)
-            if (
-                row[0] == 0
-                and row[2] in (channel, EVERY)
-                and row[3] in (category, EVERY)
-                and (row[4] in senders)
-            ):
-                rank = (row[2] != EVERY) + (row[3] != EVERY) + (row[4] != ANY_SENDER)
+        for row in consent:  # the row naming most parts answers (status.most_specific)
+            if row[1] in (channel, EVERY) and row[2] in (category, EVERY) and row[3] in senders:
+                rank = (row[1] != EVERY) + (row[2] != EVERY) + (row[3] != ANY_SENDER)
                 if rank > best_rank:
                     best, best_rank = row, rank
-        return None if best is None else _state(best[1:], (channel, category, sender))
+        return None if best is None else _state(best, key)
 
     def platform(self, subject_id: UUID) -> list[PlatformState]:
         """The latest marketing stop or resume per sender."""
@@ -375,11 +375,15 @@ class _Folded:
     def __init__(self) -> None:
         self.status: list[tuple[Any, ...]] = []
         self.platform: list[tuple[Any, ...]] = []
+        self.answers: dict[str, str] = {}
 
     def add(self, subject: str, business_id: str, effects: list[Effect]) -> None:
         seen = visible(effects, END_OF_TIME, END_OF_TIME)
-        self.status += [_status_row(subject, business_id, s) for s in answer_states(seen)]
-        self.platform += [_platform_row(subject, p) for p in platform_states(seen)]
+        status = [_status_row(subject, business_id, s) for s in answer_states(seen)]
+        platform = [_platform_row(subject, p) for p in platform_states(seen)]
+        self.status += status
+        self.platform += platform
+        self.answers[subject] = orjson.dumps([status, platform]).decode()
 
 
 def _status_row(subject: str, business_id: str, state: ConsentState) -> tuple[Any, ...]:
@@ -417,7 +421,7 @@ def _notice(
     )
 
 
-def _state(row: tuple[Any, ...], key: tuple[str, str, str | None] | None = None) -> ConsentState:
+def _state(row: Sequence[Any], key: tuple[str, str, str | None] | None = None) -> ConsentState:
     """The state a row holds; with ``key``, as the answer for that key (a stand-in's row)."""
     (
         _,
@@ -465,7 +469,7 @@ def _platform_row(subject: str, state: PlatformState) -> tuple[Any, ...]:
     )
 
 
-def _platform(row: tuple[Any, ...]) -> PlatformState:
+def _platform(row: Sequence[Any]) -> PlatformState:
     _, sender, stopped, since, event_version, event_type = row
     return PlatformState(
         sender=sender or None,

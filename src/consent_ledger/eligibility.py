@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from datetime import UTC
 from enum import StrEnum
 from importlib import resources
@@ -174,8 +173,7 @@ class Recipient(NamedTuple):
     policy: str
 
 
-@dataclass(frozen=True, slots=True)
-class CheckRequest:
+class CheckRequest(NamedTuple):
     """What a sender wants to send: to whom (by business), on which channel, of what kind."""
 
     business_id: str
@@ -187,8 +185,7 @@ class CheckRequest:
     in_service_window: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """Allowed or denied, why, and the event the decision rests on."""
 
     allowed: bool

@@ -8,8 +8,8 @@ the same person. Phone numbers are normalised to E.164 with ``phonenumbers``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -38,8 +38,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _SEPARATORS = re.compile(r"[\s().-]")
 
 
-@dataclass(frozen=True, order=True)
-class Identifier:
+class Identifier(NamedTuple):
     """A normalised identifier of one person: its kind and its canonical value."""
 
     kind: IdentifierKind

@@ -95,7 +95,7 @@ class KeyRing:
     def __init__(self, master: MasterKey) -> None:
         """Derive the wrapping key, lookup pepper and check key from ``master``."""
         self._wrapping = AESGCM(_derive(master, "key-wrapping"))
-        self._pepper = _derive(master, "identifier-lookup")
+        self._lookup = hmac.new(_derive(master, "identifier-lookup"), digestmod=hashlib.sha256)
         self._check = _derive(master, "key-check")
 
     def key_check(self, ledger_id: str) -> str:
@@ -104,8 +104,9 @@ class KeyRing:
 
     def lookup(self, business_id: str, identifier: Identifier) -> bytes:
         """The keyed HMAC under which a business finds a person by an identifier."""
-        message = f"{business_id}\x1f{identifier.kind}\x1f{identifier.value}".encode()
-        return hmac.digest(self._pepper, message, "sha256")
+        lookup = self._lookup.copy()  # keyed once: copying beats keying again per call
+        lookup.update(f"{business_id}\x1f{identifier.kind}\x1f{identifier.value}".encode())
+        return lookup.digest()
 
     def new_data_key(self, subject_id: UUID) -> tuple[DataKey, bytes]:
         """A fresh data key for a subject, with its wrapped form to store."""

@@ -19,11 +19,10 @@ and expire them when asked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import product
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .values import NoticeRef
 
@@ -57,8 +56,7 @@ class State(StrEnum):
     EXPIRED = "expired"
 
 
-@dataclass(frozen=True, slots=True)
-class Effect:
+class Effect(NamedTuple):
     """One event's effect on consent, over a scope (``None``: every channel/category/sender)."""
 
     kind: EffectKind
@@ -127,8 +125,7 @@ class Effect:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ConsentState:
+class ConsentState(NamedTuple):
     """A person's consent for one channel, category and sender, and what it rests on.
 
     ``channel`` or ``category`` is ``"*"`` for a withdrawal that covered every one;
@@ -146,8 +143,7 @@ class ConsentState:
     event_type: str
 
 
-@dataclass(frozen=True, slots=True)
-class PlatformState:
+class PlatformState(NamedTuple):
     """Whether the person stopped marketing from a sender on the platform (WhatsApp).
 
     ``sender`` is ``None`` when the stop covered every sender of the business.
@@ -175,7 +171,7 @@ def expire(state: ConsentState | None, at: datetime) -> ConsentState | None:
         and state.expires_at is not None
         and state.expires_at <= at
     ):
-        return replace(state, state=State.EXPIRED, since=state.expires_at)
+        return state._replace(state=State.EXPIRED, since=state.expires_at)
     return state
 
 
@@ -206,8 +202,7 @@ def _apply(
     if effect.kind is EffectKind.CONFIRM:
         if state is None or state.state is not State.PENDING:
             return state  # nothing awaited confirmation: a stray confirmation grants nothing
-        return replace(
-            state,
+        return state._replace(
             state=State.GRANTED,
             since=effect.occurred_at,
             event_version=effect.version,
