@@ -65,7 +65,7 @@ class ConsentStatusView(View):
         self.subjects = database.table("consent_subjects")
         self.status = database.table("consent_status")
         self.platform_table = database.table("consent_platform")
-        self.answers = database.table("consent_answers")
+        self.lookups = database.table("consent_lookups")
         self._platform_rows: tuple[UUID | None, list[Sequence[Any]]] = (None, [])
         # One round trip for a check: the person's consent rows, then their platform rows
         # padded to the same width (kind 0: consent, 1: platform).
@@ -75,8 +75,11 @@ class ConsentStatusView(View):
             f"SELECT 1, subject_id, sender, CAST(stopped AS TEXT), since, CAST(event_version AS "
             f"TEXT), event_type, {padding} FROM {self.platform_table} WHERE subject_id = ?"
         )
-        # A check's question: all a person's rows, under a lookup, in one row.
-        self._by_lookup = f"SELECT subject_id, answers FROM {self.answers} WHERE lookup = ?"
+        # A check's question: who a lookup finds, and all their rows, in one read.
+        self._by_lookup = (
+            f"SELECT s.subject_id, s.answers FROM {self.lookups} l "
+            f"JOIN {self.subjects} s ON s.subject_id = l.subject_id WHERE l.lookup = ?"
+        )
         super().__init__(database)
 
     def create_statements(self) -> list[str]:
@@ -87,7 +90,9 @@ class ConsentStatusView(View):
                 "business_id TEXT NOT NULL, identifier_kind TEXT NOT NULL, "
                 f"identifier_nonce {self.database.binary} NOT NULL, "
                 f"identifier_ct {self.database.binary} NOT NULL, "
-                "effects TEXT NOT NULL)" + self.database.clustered
+                # effects: to refold; answers: the person's status and platform rows as
+                # JSON, what a send-time check reads.
+                "effects TEXT NOT NULL, answers TEXT NOT NULL)"  # wide rows: not clustered
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.status} (subject_id TEXT NOT NULL, "
@@ -105,14 +110,13 @@ class ConsentStatusView(View):
                 "notice_id, notice_version, event_version, event_type)"
             ),
             (
-                # Per lookup (keyed HMAC of an identifier, copied from the ledger's index: it
-                # reveals nobody without the master key), the person's status and platform
-                # rows as JSON: a send-time check reads one row.
-                f"CREATE TABLE IF NOT EXISTS {self.answers} ("
-                f"lookup {self.database.binary} PRIMARY KEY, subject_id TEXT NOT NULL, "
-                "answers TEXT NOT NULL)" + self.database.clustered
+                # Lookups (keyed HMACs of identifiers, copied from the ledger's index: they
+                # reveal nobody without the master key), so a check finds a person here.
+                # Narrow rows: their keys are random, so this tree takes random inserts.
+                f"CREATE TABLE IF NOT EXISTS {self.lookups} ("
+                f"lookup {self.database.binary} PRIMARY KEY, subject_id TEXT NOT NULL)"
+                + self.database.clustered
             ),
-            f"CREATE INDEX IF NOT EXISTS consent_answers_subject ON {self.answers} (subject_id)",
             (
                 f"CREATE TABLE IF NOT EXISTS {self.platform_table} (subject_id TEXT NOT NULL, "
                 "sender TEXT NOT NULL, stopped INTEGER NOT NULL, since TEXT NOT NULL, "
@@ -123,7 +127,7 @@ class ConsentStatusView(View):
 
     def table_names(self) -> list[str]:
         """Everything a rebuild empties."""
-        return [self.subjects, self.status, self.platform_table, self.answers]
+        return [self.subjects, self.status, self.platform_table, self.lookups]
 
     # Writing.
 
@@ -147,16 +151,12 @@ class ConsentStatusView(View):
         if new:
             self._insert_subjects(cursor, new, folded)
             cursor.execute_many(
-                f"INSERT INTO {self.answers} (lookup, subject_id, answers) VALUES (?, ?, ?) "
+                f"INSERT INTO {self.lookups} (lookup, subject_id) VALUES (?, ?) "
                 "ON CONFLICT (lookup) DO NOTHING",
-                [(lookup, s, folded.answers[s]) for lookup, s in log.lookups(list(new))],
+                log.lookups(list(new)),
             )
         if changes:
             self._refold_known(cursor, changes, folded)
-            cursor.execute_many(
-                f"UPDATE {self.answers} SET answers = ? WHERE subject_id = ?",
-                [(folded.answers[s], s) for s in changes],
-            )
         if folded.status:
             cursor.execute_many(
                 f"INSERT INTO {self.status} VALUES ({', '.join('?' * 15)})", folded.status
@@ -172,7 +172,7 @@ class ConsentStatusView(View):
         rows = []
         for subject, registered in new.items():
             event = registered.event
-            folded.add(subject, event.business_id, registered.effects)
+            answers = folded.add(subject, event.business_id, registered.effects)
             rows.append(
                 (
                     subject,
@@ -181,11 +181,12 @@ class ConsentStatusView(View):
                     base64.b64decode(event.identifier.nonce),
                     base64.b64decode(event.identifier.ct),
                     _dump(registered.effects),
+                    answers,
                 )
             )
         cursor.execute_many(
             f"INSERT INTO {self.subjects} (subject_id, business_id, identifier_kind, "
-            "identifier_nonce, identifier_ct, effects) VALUES (?, ?, ?, ?, ?, ?)",
+            "identifier_nonce, identifier_ct, effects, answers) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -196,9 +197,11 @@ class ConsentStatusView(View):
         updates = []
         for subject, effects in changes.items():
             business_id, before = known[subject]
-            folded.add(subject, business_id, before + effects)
-            updates.append((_dump(before + effects), subject))
-        cursor.execute_many(f"UPDATE {self.subjects} SET effects = ? WHERE subject_id = ?", updates)
+            answers = folded.add(subject, business_id, before + effects)
+            updates.append((_dump(before + effects), answers, subject))
+        cursor.execute_many(
+            f"UPDATE {self.subjects} SET effects = ?, answers = ? WHERE subject_id = ?", updates
+        )
         for table in (self.status, self.platform_table):
             for chunk in _chunks(list(changes)):
                 marks = ", ".join("?" * len(chunk))
@@ -375,15 +378,15 @@ class _Folded:
     def __init__(self) -> None:
         self.status: list[tuple[Any, ...]] = []
         self.platform: list[tuple[Any, ...]] = []
-        self.answers: dict[str, str] = {}
 
-    def add(self, subject: str, business_id: str, effects: list[Effect]) -> None:
+    def add(self, subject: str, business_id: str, effects: list[Effect]) -> str:
+        """Fold a subject's rows in; return them as the JSON a check reads."""
         seen = visible(effects, END_OF_TIME, END_OF_TIME)
         status = [_status_row(subject, business_id, s) for s in answer_states(seen)]
         platform = [_platform_row(subject, p) for p in platform_states(seen)]
         self.status += status
         self.platform += platform
-        self.answers[subject] = orjson.dumps([status, platform]).decode()
+        return orjson.dumps([status, platform]).decode()
 
 
 def _status_row(subject: str, business_id: str, state: ConsentState) -> tuple[Any, ...]:

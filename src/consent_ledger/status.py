@@ -91,37 +91,50 @@ class Effect(NamedTuple):
         for category in self.categories or (EVERY,):
             yield channel, category, self.sender
 
-    def to_json(self) -> dict[str, Any]:
-        """A form orjson serialises as it is (times and all), for views that keep effects."""
-        return {
-            "kind": self.kind.value,
-            "channel": self.channel,
-            "categories": self.categories,
-            "sender": self.sender,
-            "occurred_at": self.occurred_at,
-            "recorded_at": self.recorded_at,
-            "version": self.version,
-            "event_type": self.event_type,
-            "expires_at": self.expires_at,
-            "notice": self.notice.model_dump() if self.notice else None,
-        }
+    def to_json(self) -> list[Any]:
+        """A compact, positional form orjson writes as it is, for views that keep effects."""
+        notice = self.notice
+        return [
+            self.kind.value,
+            self.channel,
+            self.categories,
+            self.sender,
+            self.occurred_at,
+            self.recorded_at,
+            self.version,
+            self.event_type,
+            self.expires_at,
+            None if notice is None else list(notice.model_dump().values()),
+        ]
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Effect:
+    def from_json(cls, data: list[Any]) -> Effect:
         """The effect of :meth:`to_json`'s output."""
-        expires_at = data["expires_at"]
-        categories = data["categories"]
+        (
+            kind,
+            channel,
+            categories,
+            sender,
+            occurred,
+            recorded,
+            version,
+            event_type,
+            expires,
+            notice,
+        ) = data
         return cls(
-            kind=EffectKind(data["kind"]),
-            channel=data["channel"],
+            kind=EffectKind(kind),
+            channel=channel,
             categories=None if categories is None else tuple(categories),
-            sender=data["sender"],
-            occurred_at=datetime.fromisoformat(data["occurred_at"]),
-            recorded_at=datetime.fromisoformat(data["recorded_at"]),
-            version=data["version"],
-            event_type=data["event_type"],
-            expires_at=None if expires_at is None else datetime.fromisoformat(expires_at),
-            notice=None if data["notice"] is None else NoticeRef.model_validate(data["notice"]),
+            sender=sender,
+            occurred_at=datetime.fromisoformat(occurred),
+            recorded_at=datetime.fromisoformat(recorded),
+            version=version,
+            event_type=event_type,
+            expires_at=None if expires is None else datetime.fromisoformat(expires),
+            notice=None
+            if notice is None
+            else NoticeRef(**dict(zip(NoticeRef.model_fields, notice, strict=True))),
         )
 
 
