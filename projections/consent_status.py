@@ -260,7 +260,7 @@ class ConsentStatusView(View):
         channel, category, sender = key
         senders = (sender or ANY_SENDER, ANY_SENDER)
         best, best_rank = None, -1
-        for row in consent:  # the row naming most parts answers (status.most_specific)
+        for row in consent:  # the row naming most parts answers (see status.answer_states)
             if row[1] in (channel, EVERY) and row[2] in (category, EVERY) and row[3] in senders:
                 rank = (row[1] != EVERY) + (row[2] != EVERY) + (row[3] != ANY_SENDER)
                 if rank > best_rank:
@@ -336,10 +336,6 @@ class ConsentStatusView(View):
         for row in rows:
             by_subject[row[0]].append(_platform(row))
         return by_subject
-
-
-def _prefixed(prefix: str) -> str:
-    return ", ".join(prefix + column.strip() for column in _STATUS_COLUMNS.split(","))
 
 
 def _by_subject(rows: list[tuple[Any, ...]]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:

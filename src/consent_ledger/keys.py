@@ -214,10 +214,6 @@ class DataKeyCache:
         if len(self._keys) > self._size:
             self._keys.popitem(last=False)
 
-    def discard(self, subject_id: UUID) -> None:
-        """Forget a subject's key."""
-        self._keys.pop(subject_id, None)
-
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()

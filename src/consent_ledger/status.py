@@ -256,6 +256,11 @@ def answer_states(effects: list[Effect]) -> list[ConsentState]:
     ``"*"`` for "any other channel/category" and None for "any other sender": the state of
     a key no effect names equals that of its ``"*"``/None stand-in, because only effects
     for every channel, category or sender reach it. Keys no effect reaches are left out.
+
+    To answer for a key, take the kept state, among the key and its stand-ins (channel or
+    ``"*"``, category or ``"*"``, sender or None), that names most parts: a stand-in reaches
+    a subset of what the key reaches, so the kept ones form a chain and the most specific
+    one is exact.
     """
     consent = [e for e in effects if e.kind not in PLATFORM_KINDS]
     channels: set[str] = {EVERY}
@@ -278,19 +283,6 @@ def answer_states(effects: list[Effect]) -> list[ConsentState]:
         for key in reached:
             states[key] = _apply(states.get(key), effect, *key)
     return [s for key in sorted(states, key=_key_order) if (s := states[key]) is not None]
-
-
-def most_specific(candidates: Iterable[ConsentState]) -> ConsentState | None:
-    """Of the kept states for a key and its stand-ins, the one that answers for the key.
-
-    Given :func:`answer_states`, the kept states among (channel or ``"*"``, category or
-    ``"*"``, sender or None) form a chain, and the one with most named parts is exact.
-    """
-    return max(
-        candidates,
-        key=lambda s: (s.channel != EVERY) + (s.category != EVERY) + (s.sender is not None),
-        default=None,
-    )
 
 
 def fold(effects: Iterable[Effect], at: datetime, known_at: datetime) -> list[ConsentState]:

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from consent_ledger.cli import main
 
+from tests.cli.conftest import fails, ok
 from tests.conftest import StoreFactory
 
 if TYPE_CHECKING:
@@ -19,11 +20,6 @@ if TYPE_CHECKING:
 
 NOTICE_TEXT = "Yes, Acme Outfitters may message me on WhatsApp about orders and offers."
 ADA = "+44 7700 900123"
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.fixture
@@ -45,20 +41,6 @@ def db(tmp_path: Path, runner: CliRunner) -> str:
         input=NOTICE_TEXT,
     )
     return path
-
-
-def ok(runner: CliRunner, *args: str, input: str | None = None) -> Result:  # noqa: A002
-    result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def fails(runner: CliRunner, *args: str, code: int = 1, input: str | None = None) -> Result:  # noqa: A002
-    result = runner.invoke(main, list(args), input=input)
-    assert result.exit_code == code, (result.exit_code, result.output)
-    assert result.stdout == ""
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    return result
 
 
 def opt_in(runner: CliRunner, db: str, *extra: str) -> Result:

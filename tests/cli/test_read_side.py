@@ -12,21 +12,18 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from click.testing import CliRunner
 from consent_ledger.cli import main
 
-from tests.cli.test_cli import ADA, NOTICE_TEXT, fails, ok
+from tests.cli.conftest import fails, ok
+from tests.cli.test_cli import ADA, NOTICE_TEXT
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from click.testing import CliRunner
+
 BRUNO = "+1 202-555-0143"
 SHOP = "15550001111"
-
-
-@pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
 
 
 @pytest.fixture

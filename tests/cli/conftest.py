@@ -1,0 +1,28 @@
+"""What the command-line tests share: a runner, and calls that expect success or failure."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner, Result
+from consent_ledger.cli import main
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def ok(runner: CliRunner, *args: str, input: str | None = None) -> Result:  # noqa: A002
+    """Run a command that must succeed; return its result."""
+    result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def fails(runner: CliRunner, *args: str, code: int = 1, input: str | None = None) -> Result:  # noqa: A002
+    """Run a command that must fail with ``code``, nothing on stdout and no traceback."""
+    result = runner.invoke(main, list(args), input=input)
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert result.stdout == ""
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return result
