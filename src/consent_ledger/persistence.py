@@ -244,10 +244,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         )
         with self._reader_lock:
             rows = self._reader_connection().execute(select, (after, limit)).fetchall()
+        # The id stays hex text: the mapper's model validation makes the UUID, faster.
         return [
             Notification(
                 id=row[0],
-                originator_id=UUID(row[1]),
+                originator_id=row[1],
                 originator_version=row[2],
                 topic=row[3],
                 state=row[4],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
 from .exceptions import UnknownCategoryError
 
@@ -100,8 +101,10 @@ def check_categories(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     Raises:
         UnknownCategoryError: a name is not in the taxonomy.
     """
-    if len(names) == 1 and names[0] in CATEGORIES:  # the common case, on every event read
-        return tuple(names)
+    names = tuple(names)
+    # The common case, on every event read: known names, already sorted and unique.
+    if all(a < b for a, b in pairwise(names)) and all(n in CATEGORIES for n in names):
+        return names
     unknown = [n for n in names if n not in CATEGORIES]
     if unknown:
         known = ", ".join(CATEGORIES)
