@@ -15,6 +15,7 @@ import click
 import orjson
 
 from consent_ledger.status import EVERY
+from consent_ledger.values import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -25,9 +26,7 @@ if TYPE_CHECKING:
 
 def iso(value: datetime | None) -> str | None:
     """A time in full ISO 8601 UTC form, or None."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return None if value is None else utc_text(value)
 
 
 def short_time(value: datetime | None) -> str:

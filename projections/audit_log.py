@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from consent_ledger.projections.views import View, parse_timestamp, timestamp
+from consent_ledger.projections.views import View, parse_timestamp
 
 from consent_ledger.domain import Business, ConsentRecord, Notice
+from consent_ledger.values import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -226,7 +227,7 @@ class AuditLogView(View):
 
 
 def _stamp(moment: datetime | None) -> str | None:
-    return timestamp(moment) if moment is not None else None
+    return utc_text(moment) if moment is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +268,7 @@ def _row(position: int, event: Any, stream: _Stream) -> tuple[Any, ...]:
         details.get("notice_id"),
         details.get("notice_version"),
         _stamp(details.get("occurred_at")),
-        timestamp(event.timestamp),
+        utc_text(event.timestamp),
     )
 
 

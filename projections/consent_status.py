@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
-from consent_ledger.projections.views import View, parse_timestamp, timestamp
+from consent_ledger.projections.views import View, parse_timestamp
 
 from consent_ledger.domain import ConsentRecord
 from consent_ledger.eligibility import Candidate
@@ -36,7 +36,7 @@ from consent_ledger.status import (
     platform_states,
     visible,
 )
-from consent_ledger.values import NoticeRef
+from consent_ledger.values import NoticeRef, utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -394,8 +394,8 @@ def _status_row(subject: str, business_id: str, state: ConsentState) -> tuple[An
         state.sender or ANY_SENDER,
         business_id,
         str(state.state),
-        timestamp(state.since),
-        timestamp(state.expires_at) if state.expires_at else None,
+        utc_text(state.since),
+        utc_text(state.expires_at) if state.expires_at else None,
         notice.notice_id if notice else None,
         notice.version if notice else None,
         notice.content_hash if notice else None,
@@ -462,7 +462,7 @@ def _platform_row(subject: str, state: PlatformState) -> tuple[Any, ...]:
         subject,
         state.sender or ANY_SENDER,
         int(state.stopped),
-        timestamp(state.since),
+        utc_text(state.since),
         state.event_version,
         state.event_type,
     )

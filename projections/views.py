@@ -12,7 +12,7 @@ dropped and rebuilt from the log, never migrated.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from consent_ledger.exceptions import ConsentLedgerError
@@ -33,11 +33,6 @@ class ViewError(ConsentLedgerError):
 
 class ConcurrentCatchUpError(ViewError):
     """Another process moved the view's position while this batch was being applied."""
-
-
-def timestamp(moment: datetime) -> str:
-    """A time as views store it: UTC, fixed width, so text order is time order."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -69,6 +69,7 @@ from .persistence import (
 from .status import ConsentState, PlatformState, base_state, platform_states, visible
 from .stores import Store, parse_store
 from .taxonomy import Channel, TemplateCategory
+from .values import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -694,7 +695,7 @@ class ConsentLedger(Application[UUID]):
         chosen = get_policy(policy, request.channel)
         if template_denial(chosen, request) is not None:
             return
-        moment = now.isoformat(timespec="microseconds")[:-6] + "Z"  # as views write times
+        moment = utc_text(now)  # candidates' times are text in this form
         open_identifier = self._keyring.open_identifier
         for chunk in batched(candidates, 1000):
             live = [

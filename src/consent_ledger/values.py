@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 from .exceptions import InvalidInputError
 from .taxonomy import Method, check_categories
+
+
+def utc_text(moment: datetime) -> str:
+    """A time as the ledger writes it as text: UTC ISO 8601 with microseconds and ``Z``.
+
+    Fixed width, so text order is time order: views store and compare times in this form,
+    and JSON and CSV output use it.
+    """
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
