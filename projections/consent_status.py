@@ -66,15 +66,6 @@ class ConsentStatusView(View):
         self.status = database.table("consent_status")
         self.platform_table = database.table("consent_platform")
         self.lookups = database.table("consent_lookups")
-        self._platform_rows: tuple[UUID | None, list[Sequence[Any]]] = (None, [])
-        # One round trip for a check: the person's consent rows, then their platform rows
-        # padded to the same width (kind 0: consent, 1: platform).
-        padding = ", ".join(["NULL"] * 9)
-        self._consent_and_platform = (
-            f"SELECT 0, {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ? UNION ALL "
-            f"SELECT 1, subject_id, sender, CAST(stopped AS TEXT), since, CAST(event_version AS "
-            f"TEXT), event_type, {padding} FROM {self.platform_table} WHERE subject_id = ?"
-        )
         # A check's question: who a lookup finds, and all their rows, in one read.
         self._by_lookup = (
             f"SELECT s.subject_id, s.answers FROM {self.lookups} l "
@@ -228,65 +219,34 @@ class ConsentStatusView(View):
         self, subject_id: UUID, channel: str, category: str, sender: str | None
     ) -> ConsentState | None:
         """The base state for one channel, category and sender, exactly as the record says."""
-        subject = str(subject_id)
-        rows = self.database.query(self._consent_and_platform, (subject, subject))
-        consent: list[Sequence[Any]] = [row[1:] for row in rows if row[0] == 0]
-        platform: list[Sequence[Any]] = [row[1:7] for row in rows if row[0] == 1]
-        return self._answer(subject_id, consent, platform, (channel, category, sender))
+        rows = self.database.query(
+            f"SELECT {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ?",
+            (str(subject_id),),
+        )
+        return _answer(rows, (channel, category, sender))
 
     def consent_by_lookup(
         self, lookup: bytes, channel: str, category: str, sender: str | None
-    ) -> tuple[UUID | None, ConsentState | None]:
-        """Who a lookup finds, and their base state: a check's question in one read.
+    ) -> tuple[UUID | None, ConsentState | None, list[PlatformState]]:
+        """A check's question in one read: who a lookup finds, their base state, their stops.
 
-        Returns (None, None) when the view knows nobody under ``lookup``.
+        Returns (None, None, []) when the view knows nobody under ``lookup``.
         """
         rows = self.database.query(self._by_lookup, (lookup,))
         if not rows:
-            return None, None
-        subject_id = UUID(rows[0][0])
+            return None, None, []
         consent, platform = orjson.loads(rows[0][1])
-        return subject_id, self._answer(subject_id, consent, platform, (channel, category, sender))
-
-    def _answer(
-        self,
-        subject_id: UUID,
-        consent: list[Sequence[Any]],
-        platform: list[Sequence[Any]],
-        key: tuple[str, str, str | None],
-    ) -> ConsentState | None:
-        # Platform rows come with the same read: a check asks for them next.
-        self._platform_rows = (subject_id, platform)
-        channel, category, sender = key
-        senders = (sender or ANY_SENDER, ANY_SENDER)
-        best, best_rank = None, -1
-        for row in consent:  # the row naming most parts answers (see status.answer_states)
-            if row[1] in (channel, EVERY) and row[2] in (category, EVERY) and row[3] in senders:
-                rank = (row[1] != EVERY) + (row[2] != EVERY) + (row[3] != ANY_SENDER)
-                if rank > best_rank:
-                    best, best_rank = row, rank
-        return None if best is None else _state(best, key)
+        state = _answer(consent, (channel, category, sender))
+        return UUID(rows[0][0]), state, [_platform(row) for row in platform]
 
     def platform(self, subject_id: UUID) -> list[PlatformState]:
         """The latest marketing stop or resume per sender."""
-        cached_for, cached = self._platform_rows
-        if cached_for == subject_id:
-            return [_platform(row) for row in cached]
         rows = self.database.query(
             f"SELECT subject_id, sender, stopped, since, event_version, event_type "
             f"FROM {self.platform_table} WHERE subject_id = ?",
             (str(subject_id),),
         )
         return [_platform(row) for row in rows]
-
-    def states(self, subject_id: UUID) -> list[ConsentState]:
-        """Every base state of a person, ordered by channel, category and sender."""
-        rows = self.database.query(
-            f"SELECT {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ? "
-            "ORDER BY channel, category, sender",
-            (str(subject_id),),
-        )
-        return [_state(row) for row in rows]
 
     def subject_ids(self) -> list[UUID]:
         """Every person the view knows."""
@@ -338,15 +298,21 @@ class ConsentStatusView(View):
         return by_subject
 
 
-def _by_subject(rows: list[tuple[Any, ...]]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    group: list[tuple[Any, ...]] = []
+def _answer(rows: Sequence[Sequence[Any]], key: tuple[str, str, str | None]) -> ConsentState | None:
+    """Of a person's status rows, the one that answers for ``key``, as the answer for it.
+
+    Rows for the key and its stand-ins ('*' channel or category, every sender) form a
+    chain: the one naming most parts is exact (see status.answer_states).
+    """
+    channel, category, sender = key
+    senders = (sender or ANY_SENDER, ANY_SENDER)
+    best, best_rank = None, -1
     for row in rows:
-        if group and row[2] != group[0][2]:
-            yield group[0][2], group
-            group = []
-        group.append(row)
-    if group:
-        yield group[0][2], group
+        if row[1] in (channel, EVERY) and row[2] in (category, EVERY) and row[3] in senders:
+            rank = (row[1] != EVERY) + (row[2] != EVERY) + (row[3] != ANY_SENDER)
+            if rank > best_rank:
+                best, best_rank = row, rank
+    return None if best is None else _state(best, key)
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
@@ -472,8 +438,8 @@ def _platform(row: Sequence[Any]) -> PlatformState:
     _, sender, stopped, since, event_version, event_type = row
     return PlatformState(
         sender=sender or None,
-        stopped=bool(int(stopped)),  # an integer, or its text from the combined query
+        stopped=bool(stopped),
         since=parse_timestamp(since),
-        event_version=int(event_version),
+        event_version=event_version,
         event_type=event_type,
     )

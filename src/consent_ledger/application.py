@@ -643,14 +643,14 @@ class ConsentLedger(Application[UUID]):
         by_lookup = getattr(source, "consent_by_lookup", None)
         if source is not None and by_lookup is not None and at is None and known_at is None:
             # One round trip: the view finds the person and their consent together.
-            subject_id, state = by_lookup(lookup, request.channel, category, sender)
+            subject_id, state, platform = by_lookup(lookup, request.channel, category, sender)
             if subject_id is not None:
                 return decide(
                     chosen,
                     request,
                     subject_id=subject_id,
                     recipient=identifier,
-                    source=_Prefetched(state, source),
+                    source=_Prefetched(state, platform),
                 )
         subject_id = self.ledger_recorder.find_subject(lookup)
         if subject_id is not None and (source is None or at is not None or known_at is not None):
@@ -786,19 +786,19 @@ class RecordSource:
 
 
 class _Prefetched:
-    """A source whose answer for the one key asked about has already been read."""
+    """A source whose answers for the one person and key asked about have been read."""
 
-    def __init__(self, state: ConsentState | None, source: ConsentSource) -> None:
+    def __init__(self, state: ConsentState | None, platform: list[PlatformState]) -> None:
         self._state = state
-        self._source = source
+        self._platform = platform
 
     def consent(self, *_: object) -> ConsentState | None:
         """The state read with the lookup."""
         return self._state
 
-    def platform(self, subject_id: UUID) -> Iterable[PlatformState]:
-        """The person's marketing stops, from the source (which kept them from that read)."""
-        return self._source.platform(subject_id)
+    def platform(self, *_: object) -> list[PlatformState]:
+        """The marketing stops read with it."""
+        return self._platform
 
 
 class _NoConsent:

@@ -135,7 +135,11 @@ def _country_of_number(e164: str) -> str | None:
 
 
 class ConsentSource(Protocol):
-    """Where a check finds consent: base states (before expiry) and marketing stops."""
+    """Where a check finds consent: base states (before expiry) and marketing stops.
+
+    A source that can also answer ``consent_by_lookup(lookup, channel, category, sender)``
+    with (subject id, base state, stops) lets a check skip the ledger's own lookup.
+    """
 
     def consent(
         self, subject_id: UUID, channel: str, category: str, sender: str | None
