@@ -34,8 +34,10 @@ from uuid_utils.compat import uuid7
 from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion
 from .eligibility import (
     Candidate,
+    CheckRequest,
     ConsentSource,
     Decision,
+    Policy,
     Recipient,
     check_request,
     country_allowed,
@@ -48,6 +50,7 @@ from .exceptions import (
     BusinessExistsError,
     BusinessNotFoundError,
     ConcurrentUpdateError,
+    ConsentRuleError,
     KeyMaterialError,
     MissingKeyError,
     NotALedgerError,
@@ -681,21 +684,32 @@ class ConsentLedger(Application[UUID]):
         candidate already has granted consent; expiry, the person's marketing stop and the
         recipient's country are judged here). A candidate whose data key is gone (erased)
         is skipped: there is nobody to address.
+
+        Raises (at once, before anything is yielded):
+            UnknownCategoryError: the category is not in the taxonomy.
+            UnknownPolicyError: no policy preset has that name.
+            ConsentRuleError: the template category cannot go to anyone under the policy
+                (a MARKETING template for a category that is not marketing).
         """
-        now = datetime.now(UTC)
         request = check_request(
             business_id=business_id,
             category=category,
             channel=channel,
             sender=sender,
             template_category=template_category,
-            at=now,
+            at=datetime.now(UTC),
             in_service_window=False,
         )
         chosen = get_policy(policy, request.channel)
-        if template_denial(chosen, request) is not None:
-            return
-        moment = utc_text(now)  # candidates' times are text in this form
+        denial = template_denial(chosen, request)
+        if denial is not None:
+            raise ConsentRuleError(denial.detail)
+        return self._allowed(candidates, chosen, request)
+
+    def _allowed(
+        self, candidates: Iterable[Candidate], chosen: Policy, request: CheckRequest
+    ) -> Iterator[Recipient]:
+        moment = utc_text(request.at)  # candidates' times are text in this form
         open_identifier = self._keyring.open_identifier
         for chunk in batched(candidates, 1000):
             live = [

@@ -311,3 +311,15 @@ def test_follow_keeps_the_views_caught_up_until_interrupted(db: str, runner: Cli
     assert follower.returncode == 0, stderr
     head = views[0]["head"]
     assert f"stopped: consent-status at {head}, audit-log at {head}" in stderr
+
+
+def test_an_audience_no_one_can_receive_is_an_error(db: str, runner: CliRunner) -> None:
+    """A MARKETING template for a utility category: an error that says why, not an empty list."""
+    result = fails(
+        runner, "audience", "--db", db, "-c", "order-updates", "--template-category", "MARKETING"
+    )
+
+    assert result.stderr == (
+        "Error: a MARKETING template needs consent to a marketing category; "
+        "order-updates is UTILITY\n"
+    )
