@@ -6,10 +6,31 @@ import pytest
 from click.testing import CliRunner, Result
 from consent_ledger.cli import main
 
+NOTICE_TEXT = "Yes, Acme Outfitters may message me on WhatsApp about orders and offers."
+
 
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+def new_ledger(runner: CliRunner, path: str) -> str:
+    """Create an SQLite ledger with business acme and notice whatsapp-optin@1; return its path."""
+    ok(runner, "init", "--db", path, "--business", "acme", "--business-name", "Acme Outfitters")
+    ok(
+        runner,
+        "notice",
+        "publish",
+        "whatsapp-optin",
+        "--db",
+        path,
+        "--language",
+        "en",
+        "-c",
+        "order-updates,offers",
+        input=NOTICE_TEXT,
+    )
+    return path
 
 
 def ok(runner: CliRunner, *args: str, input: str | None = None) -> Result:  # noqa: A002

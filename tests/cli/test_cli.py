@@ -12,35 +12,19 @@ import pytest
 from click.testing import CliRunner, Result
 from consent_ledger.cli import main
 
-from tests.cli.conftest import fails, ok
+from tests.cli.conftest import NOTICE_TEXT, fails, new_ledger, ok
 from tests.conftest import StoreFactory
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-NOTICE_TEXT = "Yes, Acme Outfitters may message me on WhatsApp about orders and offers."
 ADA = "+44 7700 900123"
 
 
 @pytest.fixture
 def db(tmp_path: Path, runner: CliRunner) -> str:
     """An SQLite ledger with business acme and notice whatsapp-optin@1."""
-    path = str(tmp_path / "ledger.db")
-    ok(runner, "init", "--db", path, "--business", "acme", "--business-name", "Acme Outfitters")
-    ok(
-        runner,
-        "notice",
-        "publish",
-        "whatsapp-optin",
-        "--db",
-        path,
-        "--language",
-        "en",
-        "-c",
-        "order-updates,offers",
-        input=NOTICE_TEXT,
-    )
-    return path
+    return new_ledger(runner, str(tmp_path / "ledger.db"))
 
 
 def opt_in(runner: CliRunner, db: str, *extra: str) -> Result:

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 from consent_ledger.cli import main
 
-from tests.cli.conftest import fails, ok
-from tests.cli.test_cli import ADA, NOTICE_TEXT
+from tests.cli.conftest import fails, new_ledger, ok
+from tests.cli.test_cli import ADA
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -30,21 +30,7 @@ SHOP = "15550001111"
 def db(tmp_path: Path, runner: CliRunner) -> str:
     """A ledger where Ada opted in to offers and order updates and stopped marketing from SHOP,
     and Bruno opted in to order updates only."""
-    path = str(tmp_path / "ledger.db")
-    ok(runner, "init", "--db", path, "--business", "acme", "--business-name", "Acme Outfitters")
-    ok(
-        runner,
-        "notice",
-        "publish",
-        "whatsapp-optin",
-        "--db",
-        path,
-        "--language",
-        "en",
-        "-c",
-        "order-updates,offers",
-        input=NOTICE_TEXT,
-    )
+    path = new_ledger(runner, str(tmp_path / "ledger.db"))
     for person, categories in ((ADA, "offers,order-updates"), (BRUNO, "order-updates")):
         ok(
             runner,
