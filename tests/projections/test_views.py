@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,6 @@ from consent_ledger.projections import (
     AuditLogView,
     AuditQuery,
     ConsentStatusView,
-    View,
     ViewError,
     catch_up,
     follow,
@@ -106,48 +106,52 @@ def folded(ledger: ConsentLedger) -> dict[Any, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class Views:
+    """The views of a ledger, in the ledger's own database."""
+
+    database: ViewDatabase
+    status: ConsentStatusView
+    audit: AuditLogView
+
+
 @pytest.fixture
-def views_in_ledger(ledger: ConsentLedger) -> Iterator[tuple[ViewDatabase, list[View]]]:
+def views(ledger: ConsentLedger) -> Iterator[Views]:
     assert ledger.store is not None
     database = open_view_database(ledger.store)
-    yield database, open_views(database)
+    status, audit = open_views(database, ["consent-status", "audit-log"])
+    assert isinstance(status, ConsentStatusView)
+    assert isinstance(audit, AuditLogView)
+    yield Views(database, status, audit)
     database.close()
 
 
 class TestCatchUp:
     def test_the_status_view_answers_as_the_records_do(
-        self, ledger: ConsentLedger, views_in_ledger: tuple[ViewDatabase, list[View]]
+        self, ledger: ConsentLedger, views: Views
     ) -> None:
         record_story(ledger)
-        status, audit = views_in_ledger[1]
 
-        for view in (status, audit):
+        for view in (views.status, views.audit):
             assert catch_up(ledger.event_log, view) == ledger.event_log.head()
 
-        assert isinstance(status, ConsentStatusView)
-        assert answers(status, ledger) == folded(ledger)
+        assert answers(views.status, ledger) == folded(ledger)
 
     def test_catching_up_in_small_batches_gives_the_same_view(
-        self, ledger: ConsentLedger, views_in_ledger: tuple[ViewDatabase, list[View]]
+        self, ledger: ConsentLedger, views: Views
     ) -> None:
         record_story(ledger)
-        status = views_in_ledger[1][0]
-        assert isinstance(status, ConsentStatusView)
 
-        catch_up(ledger.event_log, status, batch_size=2)
+        catch_up(ledger.event_log, views.status, batch_size=2)
 
-        assert answers(status, ledger) == folded(ledger)
+        assert answers(views.status, ledger) == folded(ledger)
 
-    def test_a_replayed_batch_changes_nothing(
-        self, ledger: ConsentLedger, views_in_ledger: tuple[ViewDatabase, list[View]]
-    ) -> None:
+    def test_a_replayed_batch_changes_nothing(self, ledger: ConsentLedger, views: Views) -> None:
         record_story(ledger)
         log = ledger.event_log
-        status, audit = views_in_ledger[1]
+        status, audit = views.status, views.audit
         for view in (status, audit):
             catch_up(log, view)
-        assert isinstance(status, ConsentStatusView)
-        assert isinstance(audit, AuditLogView)
         before = answers(status, ledger), audit.count()
 
         batch = log.read(0, 1000)
@@ -158,10 +162,9 @@ class TestCatchUp:
         assert (answers(status, ledger), audit.count()) == before
 
     def test_a_rebuild_equals_the_incremental_view(
-        self, ledger: ConsentLedger, views_in_ledger: tuple[ViewDatabase, list[View]]
+        self, ledger: ConsentLedger, views: Views
     ) -> None:
-        status = views_in_ledger[1][0]
-        assert isinstance(status, ConsentStatusView)
+        status = views.status
         for person in PEOPLE:  # incremental: one event at a time, as they arrive
             ledger.opt_out(OptOut(business_id=BUSINESS, identifier=person, method="api"))
             catch_up(ledger.event_log, status)
@@ -176,28 +179,26 @@ class TestCatchUp:
     def test_a_view_refuses_another_ledgers_log(
         self,
         stores: StoreFactory,
-        views_in_ledger: tuple[ViewDatabase, list[View]],
+        views: Views,
         ledger: ConsentLedger,
     ) -> None:
         other, _, _ = new_ledger(stores)
-        status = views_in_ledger[1][0]
-        catch_up(ledger.event_log, status)
+        catch_up(ledger.event_log, views.status)
 
         with pytest.raises(ViewError, match=r"follows ledger .*, not"):
-            catch_up(other.event_log, status)
+            catch_up(other.event_log, views.status)
         other.close()
 
     def test_a_view_of_another_schema_version_is_rebuilt(
-        self, ledger: ConsentLedger, views_in_ledger: tuple[ViewDatabase, list[View]]
+        self, ledger: ConsentLedger, views: Views
     ) -> None:
         record_story(ledger)
-        database, (status, _) = views_in_ledger
-        catch_up(ledger.event_log, status)
+        catch_up(ledger.event_log, views.status)
 
         class NextConsentStatusView(ConsentStatusView):
             schema_version = ConsentStatusView.schema_version + 1
 
-        upgraded = NextConsentStatusView(database)
+        upgraded = NextConsentStatusView(views.database)
 
         assert upgraded.position() == 0
         assert upgraded.subject_ids() == []
@@ -237,12 +238,9 @@ class TestCatchUp:
 
 
 class TestAuditLog:
-    def test_answers_an_auditors_questions(
-        self, ledger: ConsentLedger, views_in_ledger: tuple[ViewDatabase, list[View]]
-    ) -> None:
+    def test_answers_an_auditors_questions(self, ledger: ConsentLedger, views: Views) -> None:
         record_story(ledger)
-        audit = views_in_ledger[1][1]
-        assert isinstance(audit, AuditLogView)
+        audit = views.audit
         catch_up(ledger.event_log, audit)
 
         def ask(**filters: Any) -> list[tuple[str, str | None]]:
@@ -263,12 +261,9 @@ class TestAuditLog:
             ("PlatformMarketingStopped", "whatsapp")
         ]
 
-    def test_rows_hold_no_personal_data(
-        self, ledger: ConsentLedger, views_in_ledger: tuple[ViewDatabase, list[View]]
-    ) -> None:
+    def test_rows_hold_no_personal_data(self, ledger: ConsentLedger, views: Views) -> None:
         record_story(ledger)
-        audit = views_in_ledger[1][1]
-        assert isinstance(audit, AuditLogView)
+        audit = views.audit
         catch_up(ledger.event_log, audit)
 
         text = repr(list(audit.query(AuditQuery())))
@@ -287,11 +282,10 @@ class TestAuditLog:
 
 class TestAudience:
     def test_everyone_granted_with_the_sender_rows_deciding_for_their_sender(
-        self, ledger: ConsentLedger, views_in_ledger: tuple[ViewDatabase, list[View]]
+        self, ledger: ConsentLedger, views: Views
     ) -> None:
         record_story(ledger)
-        status = views_in_ledger[1][0]
-        assert isinstance(status, ConsentStatusView)
+        status = views.status
         catch_up(ledger.event_log, status)
         ada, bruno, _ = (str(ledger.find_subject(p, business_id=BUSINESS)) for p in PEOPLE)
 
