@@ -177,23 +177,18 @@ class PostgresViewDatabase(ViewDatabase):
 
     def __init__(self, store: PostgresStore) -> None:
         """Connect, and create the schema if needed."""
-        import psycopg  # noqa: PLC0415 (only PostgreSQL views pay for importing it)
-        from psycopg import sql  # noqa: PLC0415
+        from psycopg import sql  # noqa: PLC0415 (only PostgreSQL views pay for importing it)
 
         super().__init__()
         self.store = store
-        with store.connect() as probe:  # a clear error if the server cannot be reached
-            probe.execute(
+        self._connection = store.open_connection()  # a clear error if the server is down
+        try:
+            self._connection.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(store.schema))
             )
-        self._connection = psycopg.connect(
-            host=store.host,
-            port=store.port,
-            user=store.user,
-            password=store.password,
-            dbname=store.dbname,
-            autocommit=True,
-        )
+        except BaseException:
+            self._connection.close()
+            raise
         self._schema = store.schema.replace('"', '""')
 
     def table(self, name: str) -> str:

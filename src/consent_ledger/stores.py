@@ -163,7 +163,16 @@ class PostgresStore:
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-        """A plain connection, for checks made before the ledger is opened.
+        """A plain connection, for checks made before the ledger is opened; closed after.
+
+        Raises:
+            StoreUnavailableError: the server cannot be reached or refuses the login.
+        """
+        with self.open_connection() as connection:
+            yield connection
+
+    def open_connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        """A new autocommit connection, which the caller closes.
 
         Raises:
             StoreUnavailableError: the server cannot be reached or refuses the login.
@@ -171,7 +180,7 @@ class PostgresStore:
         import psycopg  # noqa: PLC0415 (only PostgreSQL ledgers pay for importing it)
 
         try:
-            connection = psycopg.connect(
+            return psycopg.connect(
                 host=self.host,
                 port=self.port,
                 user=self.user,
@@ -184,8 +193,6 @@ class PostgresStore:
             reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
             msg = f"cannot connect to {self}: {reason}"
             raise StoreUnavailableError(msg) from None
-        with connection:
-            yield connection
 
     def _has_ledger(self, connection: psycopg.Connection[tuple[object, ...]]) -> bool:
         table = f"{EVENTS_TABLE_PREFIX}_meta"
