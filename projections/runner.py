@@ -11,6 +11,7 @@ resumes after its position never skips an event (reference/integrity.md, section
 from __future__ import annotations
 
 import contextlib
+import gc
 from typing import TYPE_CHECKING, TypeAlias
 
 from consent_ledger.projections.audit_log import AuditLogView
@@ -79,18 +80,37 @@ def catch_up_all(
     applied = dict.fromkeys((view.name for view in views), 0)
     while True:
         positions = {view.name: view.position() for view in views}
-        batch = log.read(min(positions.values()), batch_size)
-        if not batch:
-            return applied
-        for view in views:
-            events = [e for e in batch if e.position > positions[view.name]]
-            if not events:
-                continue
-            with contextlib.suppress(ConcurrentCatchUpError):  # another process moved it
-                count = view.process(log, events)
-                applied[view.name] += count
-                if progress is not None:
-                    progress(view, count)
+        with _collector_paused():
+            batch = log.read(min(positions.values()), batch_size)
+            if not batch:
+                return applied
+            for view in views:
+                events = [e for e in batch if e.position > positions[view.name]]
+                if not events:
+                    continue
+                with contextlib.suppress(ConcurrentCatchUpError):  # another process moved it
+                    count = view.process(log, events)
+                    applied[view.name] += count
+                    if progress is not None:
+                        progress(view, count)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for one page.
+
+    A page makes tens of thousands of objects that live exactly as long as the page, and
+    none of them in cycles; collecting meanwhile only rescans them (a fifth of the time
+    spent decoding). Reference counting still frees them; the collector runs again after.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def rebuild(
