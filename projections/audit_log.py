@@ -96,7 +96,7 @@ class AuditLogView(View):
     """Every event, one row each, indexed for time-range and category queries."""
 
     name = "audit-log"
-    schema_version = 1
+    schema_version = 2
 
     def __init__(self, database: Any) -> None:
         """Attach to ``database``; see :class:`~projections.views.View`."""
@@ -129,7 +129,12 @@ class AuditLogView(View):
                 f"CREATE INDEX IF NOT EXISTS audit_log_type ON {self.rows} "
                 "(business_id, event_type, occurred_at)"
             ),
-            f"CREATE INDEX IF NOT EXISTS audit_log_subject ON {self.rows} (subject_id, position)",
+            (
+                # A stream's events in order: a subject's history (a subject's stream id is
+                # its subject id), and the first event that gives a stream its business.
+                f"CREATE INDEX IF NOT EXISTS audit_log_stream ON {self.rows} "
+                "(stream_id, stream_version)"
+            ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.categories} (category TEXT NOT NULL, "
                 "position BIGINT NOT NULL, PRIMARY KEY (category, position))"
@@ -144,8 +149,12 @@ class AuditLogView(View):
     def apply(self, cursor: Cursor, events: Sequence[LoggedEvent], log: EventLog) -> None:
         """One row per event, and one category row per category it names."""
         del log  # every fact the audit log shows is in the events
-        streams = self._stream_context(cursor, events)
-        rows = [_row(e.position, e.event, streams[e.event.originator_id]) for e in events]
+        stream_ids = [str(e.event.originator_id) for e in events]
+        streams = self._stream_context(cursor, events, stream_ids)
+        rows = [
+            _row(e.position, e.event, stream_id, streams[stream_id])
+            for e, stream_id in zip(events, stream_ids, strict=True)
+        ]
         cursor.execute_many(
             f"INSERT INTO {self.rows} ({', '.join(COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(COLUMNS))})",
@@ -163,28 +172,26 @@ class AuditLogView(View):
                 sorted(categories),
             )
 
-    def _stream_context(self, cursor: Cursor, events: Sequence[LoggedEvent]) -> dict[UUID, _Stream]:
-        """Per stream: the business (and notice) its first event named."""
-        streams: dict[UUID, _Stream] = {}
-        for logged in events:
-            event = logged.event
-            if event.originator_version == 1:
-                streams[event.originator_id] = _Stream(
-                    business_id=getattr(event, "business_id", None),
-                    notice_id=getattr(event, "notice_id", None),
-                )
-        missing = sorted({str(e.event.originator_id) for e in events} - {str(s) for s in streams})
+    def _stream_context(
+        self, cursor: Cursor, events: Sequence[LoggedEvent], stream_ids: list[str]
+    ) -> dict[str, _Stream]:
+        """Per stream id: the business (and notice) its first event named."""
+        streams: dict[str, _Stream] = {}
+        for logged, stream_id in zip(events, stream_ids, strict=True):
+            if logged.event.originator_version == 1:
+                streams[stream_id] = _first_named(logged.event)
+        missing = sorted(set(stream_ids) - streams.keys())
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
             rows = cursor.execute(
                 f"SELECT stream_id, business_id, notice_id FROM {self.rows} "
-                f"WHERE stream_version = 1 AND stream_id IN ({', '.join('?' * len(chunk))})",
+                f"WHERE stream_id IN ({', '.join('?' * len(chunk))}) AND stream_version = 1",
                 chunk,
             )
             for stream_id, business_id, notice_id in rows:
-                streams[UUID(stream_id)] = _Stream(business_id, notice_id)
-        for logged in events:  # a stream whose first event the view never saw
-            streams.setdefault(logged.event.originator_id, _Stream(None, None))
+                streams[stream_id] = _Stream(business_id, notice_id)
+        for stream_id in missing:  # a stream whose first event the view never saw
+            streams.setdefault(stream_id, _Stream(None, None))
         return streams
 
     def query(self, query: AuditQuery) -> Iterator[AuditRow]:
@@ -192,7 +199,8 @@ class AuditLogView(View):
         where, params = [], []
         filters: list[tuple[str, Any]] = [
             ("business_id = ?", query.business_id),
-            ("subject_id = ?", str(query.subject_id) if query.subject_id else None),
+            # A subject's stream id is its subject id: this reads the stream index.
+            ("stream_id = ? AND subject_id IS NOT NULL", _text(query.subject_id)),
             ("channel = ?", query.channel),
             ("method = ?", query.method),
             ("notice_id = ?", query.notice_id),
@@ -226,6 +234,10 @@ class AuditLogView(View):
         return int(self.database.query(f"SELECT COUNT(*) FROM {self.rows}")[0][0])
 
 
+def _text(subject_id: UUID | None) -> str | None:
+    return str(subject_id) if subject_id is not None else None
+
+
 def _stamp(moment: datetime | None) -> str | None:
     return utc_text(moment) if moment is not None else None
 
@@ -236,12 +248,22 @@ class _Stream:
     notice_id: str | None
 
 
-def _row(position: int, event: Any, stream: _Stream) -> tuple[Any, ...]:
+def _first_named(event: Any) -> _Stream:
+    """What a stream's first event says of the stream: its business, its notice."""
+    match event:
+        case ConsentRecord.SubjectRegistered() | Business.Registered():
+            return _Stream(event.business_id, None)
+        case Notice.Registered():
+            return _Stream(event.business_id, event.notice_id)
+    return _Stream(None, None)
+
+
+def _row(position: int, event: Any, stream_id: str, stream: _Stream) -> tuple[Any, ...]:
     details: dict[str, Any] = {"business_id": stream.business_id, "subject_id": None}
     if isinstance(event, ConsentRecord.SubjectRegistered):
-        details["subject_id"] = str(event.originator_id)
+        details["subject_id"] = stream_id
     elif isinstance(event, ConsentRecord.Change):
-        details.update(subject_id=str(event.originator_id), **_change(event))
+        details.update(subject_id=stream_id, **_change(event))
     elif isinstance(event, Notice.Registered):
         details["notice_id"] = event.notice_id
     elif isinstance(event, Notice.VersionPublished):
@@ -252,7 +274,7 @@ def _row(position: int, event: Any, stream: _Stream) -> tuple[Any, ...]:
     return (
         position,
         type(event).__qualname__.split(".")[0],
-        str(event.originator_id),
+        stream_id,
         event.originator_version,
         type(event).__name__,
         details["business_id"],
