@@ -12,7 +12,6 @@ position; :func:`follow` keeps views caught up as events arrive.
 
 from consent_ledger.projections.audit_log import AuditLogView, AuditQuery, AuditRow
 from consent_ledger.projections.consent_status import ConsentStatusView
-from consent_ledger.projections.database import ViewDatabase, open_view_database
 from consent_ledger.projections.runner import (
     VIEWS,
     catch_up,
@@ -22,6 +21,8 @@ from consent_ledger.projections.runner import (
     rebuild,
 )
 from consent_ledger.projections.views import ConcurrentCatchUpError, View, ViewError
+
+from consent_ledger.database import ViewDatabase, open_view_database
 
 __all__ = [
     "VIEWS",

@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from datetime import datetime
 
-    from consent_ledger.projections.database import Cursor
-
+    from consent_ledger.database import Cursor
     from consent_ledger.log import EventLog, LoggedEvent
 
 COLUMNS = (  # the audit log's columns, in order: its rows as the CLI writes them

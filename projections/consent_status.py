@@ -41,8 +41,7 @@ from consent_ledger.values import NoticeRef, utc_text
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-    from consent_ledger.projections.database import Cursor
-
+    from consent_ledger.database import Cursor
     from consent_ledger.log import EventLog, LoggedEvent
 
 CHUNK = 500  # parameters per IN (...) list

@@ -22,8 +22,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Iterable, Iterator
 
-    from consent_ledger.projections.database import ViewDatabase
-
+    from consent_ledger.database import ViewDatabase
     from consent_ledger.log import EventLog
 
 BATCH_SIZE = 1000

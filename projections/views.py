@@ -20,8 +20,7 @@ from consent_ledger.exceptions import ConsentLedgerError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from consent_ledger.projections.database import Cursor, ViewDatabase
-
+    from consent_ledger.database import Cursor, ViewDatabase
     from consent_ledger.log import EventLog, LoggedEvent
 
 POSITIONS_TABLE = "view_positions"

@@ -1,9 +1,10 @@
-"""The database a view lives in: an SQLite file or a PostgreSQL schema.
+"""The database views and tamper evidence live in: an SQLite file or a PostgreSQL schema.
 
-Views are derived data, rebuilt from the log at will, so they keep their own connection
-and speak one portable dialect: ``?`` placeholders (rewritten for psycopg), text columns
-for times (UTC ISO 8601 with microseconds, which sort as the times they spell) and
-``INSERT ... ON CONFLICT`` upserts. Every write goes through :meth:`ViewDatabase.transaction`.
+Views are derived data, rebuilt from the log at will, so they keep their own connection (so
+do the Merkle leaves and checkpoints, beside the log) and speak one portable dialect: ``?``
+placeholders (rewritten for psycopg), text columns for times (UTC ISO 8601 with microseconds,
+which sort as the times they spell) and ``INSERT ... ON CONFLICT`` upserts. Every write goes
+through :meth:`ViewDatabase.transaction`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from consent_ledger.stores import PostgresStore, SQLiteStore, Store, parse_store
+from .stores import PostgresStore, SQLiteStore, Store, parse_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -76,6 +77,9 @@ class ViewDatabase(ABC):
 
     def lock_schema(self, cursor: Cursor) -> None:  # noqa: B027 (SQLite needs nothing)
         """Serialise schema changes with other processes until the transaction ends."""
+
+    def lock_table(self, cursor: Cursor, table: str) -> None:  # noqa: B027 (SQLite: BEGIN IMMEDIATE)
+        """Keep other writers of ``table`` out until the transaction ends."""
 
     @abstractmethod
     def close(self) -> None:
@@ -207,6 +211,10 @@ class PostgresViewDatabase(ViewDatabase):
     def lock_schema(self, cursor: Cursor) -> None:
         """Take a transaction-scoped advisory lock: CREATE ... IF NOT EXISTS races otherwise."""
         cursor.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+
+    def lock_table(self, cursor: Cursor, table: str) -> None:
+        """``LOCK TABLE ... IN EXCLUSIVE MODE``: readers go on, other writers wait."""
+        cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
 
     def close(self) -> None:
         """Close the connection."""
