@@ -271,7 +271,7 @@ class TestRoot:
 
             assert builder.size == size
             assert builder.root() == root(leaves[:size])
-            assert len(builder._stack) == size.bit_count()
+            assert len(builder.frontier) == size.bit_count()
 
     @given(trees(max_size=2000))
     def test_builder_matches_root(self, leaves: list[bytes]) -> None:
@@ -280,6 +280,26 @@ class TestRoot:
         builder.extend(leaves)
 
         assert builder.root() == root(leaves)
+
+    @given(trees(max_size=300), st.data())
+    def test_a_resumed_builder_grows_the_same_tree(
+        self, leaves: list[bytes], data: st.DataObject
+    ) -> None:
+        """Resumed from its frontier at any size, a builder reaches the same root."""
+        cut = data.draw(st.integers(0, len(leaves)))
+        first = TreeBuilder()
+        first.extend(leaves[:cut])
+
+        resumed = TreeBuilder.resume(cut, first.frontier)
+        resumed.extend(leaves[cut:])
+
+        assert resumed.size == len(leaves)
+        assert resumed.root() == root(leaves)
+
+    def test_a_frontier_of_the_wrong_length_is_refused(self) -> None:
+        """Three leaves have two perfect subtrees: one hash cannot resume them."""
+        with pytest.raises(ValueError, match="2 hashes"):
+            TreeBuilder.resume(3, LEAVES[:1])
 
     def test_root_accepts_any_sequence(self) -> None:
         """A tuple of leaves gives the same root as a list."""

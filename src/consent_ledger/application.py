@@ -31,6 +31,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
+from .database import open_view_database
 from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion
 from .eligibility import (
     Candidate,
@@ -60,6 +61,7 @@ from .exceptions import (
 )
 from .history import SubjectHistory, SubjectStatus, history_entry
 from .identifiers import Identifier, IdentifierKind
+from .integrity import SignedCheckpoint, TamperEvidence, Verification
 from .keys import DataKeyCache, KeyRing, MasterKey, read_key_file, write_key_file
 from .log import EventLog
 from .persistence import (
@@ -75,10 +77,12 @@ from .taxonomy import Channel, TemplateCategory
 from .values import utc_text
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from eventsourcing.utils import EnvType
 
+    from .checkpoint import VerifierKey
     from .commands import (
         ChangeCategories,
         ConfirmOptIn,
@@ -154,6 +158,7 @@ class ConsentLedger(Application[UUID]):
         self.store = store
         self._keyring = keyring
         self._data_keys = DataKeyCache()
+        self._tamper_evidence: TamperEvidence | None = None
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -162,6 +167,9 @@ class ConsentLedger(Application[UUID]):
 
     def close(self) -> None:
         """Close the ledger's connections."""
+        if self._tamper_evidence is not None:
+            self._tamper_evidence.database.close()
+            self._tamper_evidence = None
         if isinstance(self.recorder, SQLiteLedgerRecorder):
             self.recorder.close_reader()
         super().close()
@@ -267,6 +275,47 @@ class ConsentLedger(Application[UUID]):
             msg = "this ledger was not opened with ConsentLedger.open or create"
             raise NotALedgerError(msg)
         return EventLog(self.store, self.recorder)
+
+    # Tamper evidence.
+
+    @property
+    def tamper_evidence(self) -> TamperEvidence:
+        """The Merkle leaves and signed checkpoints of the log, kept in the ledger's database."""
+        if self._tamper_evidence is None:
+            log = self.event_log
+            self._tamper_evidence = TamperEvidence(log, open_view_database(log.store))
+        return self._tamper_evidence
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Cover every event recorded so far by a new checkpoint signed with the ledger's key.
+
+        Returns the latest checkpoint unchanged when nothing was recorded since.
+        """
+        return self.tamper_evidence.checkpoint(self._signing_key())
+
+    def verifier_key(self) -> VerifierKey:
+        """The public key that verifies this ledger's checkpoints: give it to auditors."""
+        return self.tamper_evidence.verifier_key(self._signing_key())
+
+    def verify(
+        self,
+        keys: Sequence[VerifierKey] | None = None,
+        *,
+        since: Sequence[str] = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> Verification:
+        """Check every stored event against every signed checkpoint.
+
+        ``keys``: the verifier keys to trust (default: this ledger's own, from its master
+        key; an auditor passes the key they were given). ``since``: signed checkpoints
+        kept outside the ledger, which the log must extend: a log rewritten and signed
+        again by the key's holder fails against them.
+        """
+        trusted = list(keys) if keys is not None else [self.verifier_key()]
+        return self.tamper_evidence.verify(trusted, since=since, progress=progress)
+
+    def _signing_key(self) -> Ed25519PrivateKey:
+        return self._keyring.checkpoint_key(self.event_log.ledger_id)
 
     @property
     def default_business(self) -> str | None:

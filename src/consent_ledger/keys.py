@@ -1,12 +1,13 @@
 """Key material: the master key, the keys derived from it, and per-subject data keys.
 
 The master key lives outside the database (a key file beside an SQLite ledger, or an
-environment variable / file for PostgreSQL). From it, HKDF derives three keys:
+environment variable / file for PostgreSQL). From it, HKDF derives four keys:
 
 * the *key-wrapping key*, which wraps each subject's data key before it is stored;
 * the *lookup pepper*, which turns an identifier into a keyed HMAC for lookups, so the
   database never holds an identifier or a plain hash of one;
-* the *check key*, which proves a master key belongs to a ledger without revealing it.
+* the *check key*, which proves a master key belongs to a ledger without revealing it;
+* the *signing seed*, from which each ledger's Ed25519 checkpoint key is made.
 
 Each subject's personal data is sealed (AES-256-GCM) with that subject's own data key.
 Destroying the data key forgets the person (crypto-shredding) and changes no stored event.
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -97,10 +99,16 @@ class KeyRing:
         self._wrapping = AESGCM(_derive(master, "key-wrapping"))
         self._lookup = hmac.new(_derive(master, "identifier-lookup"), digestmod=hashlib.sha256)
         self._check = _derive(master, "key-check")
+        self._signing = _derive(master, "checkpoint-signing")
 
     def key_check(self, ledger_id: str) -> str:
         """A value stored in the ledger that tells whether a key is the right one."""
         return hmac.new(self._check, ledger_id.encode(), hashlib.sha256).hexdigest()
+
+    def checkpoint_key(self, ledger_id: str) -> Ed25519PrivateKey:
+        """The Ed25519 key that signs this ledger's checkpoints (one per ledger)."""
+        seed = hmac.new(self._signing, ledger_id.encode(), hashlib.sha256).digest()
+        return Ed25519PrivateKey.from_private_bytes(seed)
 
     def lookup(self, business_id: str, identifier: Identifier) -> bytes:
         """The keyed HMAC under which a business finds a person by an identifier."""

@@ -8,7 +8,7 @@ grow, may have gaps (PostgreSQL sequences), and order events as they were commit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, cast
 
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.utils import Environment
@@ -25,6 +25,16 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import Notification
 
 APP_NAME = "ConsentLedger"
+
+
+StoredRow: TypeAlias = tuple[int, str, int, str, bytes]
+"""An event as stored: (position, stream id, stream version, topic, state bytes)."""
+
+
+def _dashed(stream_hex: str) -> str:
+    """A UUID's 32 hex digits in its canonical 8-4-4-4-12 form (as ``str(UUID(...))``)."""
+    h = stream_hex.lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,24 @@ class EventLog:
         return self.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
+
+    def read_stored(self, after: int, limit: int) -> list[StoredRow]:
+        """Up to ``limit`` events after position ``after`` exactly as stored, not decoded.
+
+        What tamper evidence hashes and exports copy: no model is built, so this reads
+        hundreds of thousands of events a second.
+        """
+        if isinstance(self.recorder, SQLiteLedgerRecorder):
+            return [
+                (position, _dashed(stream_hex), version, topic, bytes(state))
+                for position, stream_hex, version, topic, state in self.recorder.select_rows(
+                    after, limit
+                )
+            ]
+        return [
+            (n.id, str(n.originator_id), n.originator_version, n.topic, bytes(n.state))
+            for n in self.read_raw(after, limit)
+        ]
 
     def lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
         """The keyed-HMAC lookups under which subjects are found, as (lookup, str(uuid)).

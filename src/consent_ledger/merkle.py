@@ -95,6 +95,29 @@ class TreeBuilder:
         self._size = 0
         self._stack: list[bytes] = []
 
+    @classmethod
+    def resume(cls, size: int, frontier: Sequence[bytes]) -> TreeBuilder:
+        """A tree of ``size`` leaves, from the :attr:`frontier` it had at that size.
+
+        Raises:
+            ValueError: the frontier does not have one hash per set bit of ``size``.
+        """
+        if size < 0 or len(frontier) != size.bit_count() or not all(map(_is_hash, frontier)):
+            msg = f"a frontier of a tree of {size} leaves has {size.bit_count()} hashes"
+            raise ValueError(msg)
+        tree = cls()
+        tree._size = size
+        tree._stack = list(frontier)
+        return tree
+
+    @property
+    def frontier(self) -> list[bytes]:
+        """The roots of the perfect subtrees the tree is made of, largest first.
+
+        With the size, all :meth:`resume` needs to go on growing the tree.
+        """
+        return list(self._stack)
+
     @property
     def size(self) -> int:
         """The number of leaves appended so far."""

@@ -280,6 +280,21 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             for row in rows
         ]
 
+    def select_rows(self, after: int, limit: int) -> list[tuple[int, str, int, str, bytes]]:
+        """Up to ``limit`` stored events after ``after`` as plain rows, for hashing and export.
+
+        Each row is (position, stream id as 32 hex digits, stream version, topic, state).
+        """
+        select = (
+            "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        with self._reader_lock:
+            rows: list[tuple[int, str, int, str, bytes]] = (
+                self._reader_connection().execute(select, (after, limit)).fetchall()
+            )
+        return rows
+
     def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
         """The wrapped data keys of many subjects (those that have one), by str(uuid)."""
         by_hex = {s.replace("-", ""): s for s in subject_ids}

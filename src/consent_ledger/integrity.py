@@ -1,0 +1,373 @@
+"""Tamper evidence: every stored event is a leaf of one Merkle tree, and checkpoints sign it.
+
+Each event, exactly as stored, becomes a *leaf record*: the canonical JSON (RFC 8785) of
+its position, stream, stream version, topic and stored state. Personal data inside the
+state is sealed, so leaves hash ciphertext: destroying a subject's key (erasure) leaves
+every leaf, root and proof valid. The leaves form one RFC 6962 tree in log order.
+
+A *checkpoint* adds the leaves of the events recorded since the last one and signs the new
+tree head (origin, size, root) with the ledger's Ed25519 key, as a C2SP signed note.
+Checkpoints are append-only: each extends the tree the one before it signed, so each is
+consistent with every earlier one. Publish them somewhere the operator cannot rewrite
+(an auditor's archive, a ticket): a key holder who rewrites the log and signs again is
+caught by any checkpoint kept outside (``verify --since``).
+
+:meth:`TamperEvidence.verify` recomputes every leaf from the log, checks every checkpoint's
+signature and root, and names the first position where the log departs from what was
+signed. The leaves are kept beside the log only to name that position and to make
+proofs; trust rests on the signed roots alone.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import orjson
+
+from .checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note, sign
+from .merkle import HASH_SIZE, TreeBuilder, leaf_hash
+from .values import utc_text
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from .database import Cursor, ViewDatabase
+    from .log import EventLog, StoredRow
+
+LEAF_RECORD_VERSION = 1
+PAGE = 10_000
+BEFORE_ALL = -(2**63)  # below every position: a row slipped in at 0 or below is still read
+
+
+def leaf_record(row: StoredRow) -> bytes:
+    """The canonical (RFC 8785) JSON record of one stored event: what its leaf hashes.
+
+    Keys in JCS order, no whitespace, integers as decimals, strings escaped as JCS and
+    orjson both escape them (a property test holds this equal to the ``rfc8785`` package).
+    ``state`` is the stored state as text, byte for byte.
+
+    Raises:
+        UnicodeDecodeError: the stored state is not UTF-8 text (never written so).
+    """
+    position, stream_id, version, topic, state = row
+    return b'{"position":%d,"state":%s,"stream_id":"%s","stream_version":%d,"topic":%s,"v":%d}' % (
+        position,
+        orjson.dumps(state.decode()),
+        stream_id.encode(),
+        version,
+        orjson.dumps(topic),
+        LEAF_RECORD_VERSION,
+    )
+
+
+def origin(ledger_id: str) -> str:
+    """The checkpoint origin (and signing key name) of a ledger."""
+    return f"consent-ledger/{ledger_id}"
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint as the ledger keeps it: the signed note and what it says."""
+
+    checkpoint: Checkpoint
+    note: str
+    signed_at: datetime
+
+    @property
+    def size(self) -> int:
+        """How many events the checkpoint covers."""
+        return self.checkpoint.size
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What :meth:`TamperEvidence.verify` found.
+
+    ``problem`` is None when every checked event is exactly as checkpointed; otherwise it
+    says what failed, and ``position`` names the first bad position when it can be named.
+    """
+
+    events: int
+    checkpoints: int
+    covered: int
+    problem: str | None = None
+    position: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing failed."""
+        return self.problem is None
+
+    @property
+    def unchecked(self) -> int:
+        """Events recorded after the latest checkpoint, which no signature covers yet."""
+        return self.events - self.covered
+
+
+class TamperEvidence:
+    """The leaves and signed checkpoints of one ledger's log, kept in its own database."""
+
+    def __init__(self, log: EventLog, database: ViewDatabase) -> None:
+        """Keep the tree of ``log`` in ``database`` (the ledger's), creating tables if needed."""
+        self.log = log
+        self.database = database
+        self.leaves = database.table("ledger_leaves")
+        self.checkpoints_table = database.table("ledger_checkpoints")
+        with database.transaction() as cursor:
+            database.lock_schema(cursor)
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.leaves} (leaf_index BIGINT PRIMARY KEY, "
+                f"position BIGINT NOT NULL, leaf_hash {database.binary} NOT NULL)"
+                + database.clustered
+            )
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.checkpoints_table} ("
+                f"tree_size BIGINT PRIMARY KEY, root {database.binary} NOT NULL, "
+                f"frontier {database.binary} NOT NULL, last_position BIGINT NOT NULL, "
+                "note TEXT NOT NULL, signed_at TEXT NOT NULL)"
+            )
+
+    @property
+    def origin(self) -> str:
+        """This ledger's checkpoint origin."""
+        return origin(self.log.ledger_id)
+
+    def verifier_key(self, private_key: Ed25519PrivateKey) -> VerifierKey:
+        """The public half of the signing key, named as the checkpoints name it."""
+        return VerifierKey.from_public_key(self.origin, private_key.public_key())
+
+    # Signing.
+
+    def checkpoint(self, private_key: Ed25519PrivateKey) -> SignedCheckpoint:
+        """Add the leaves of every event since the last checkpoint, and sign the new head.
+
+        When nothing was recorded since, the latest checkpoint is returned as it is.
+        """
+        with self.database.transaction() as cursor:
+            self.database.lock_table(cursor, self.checkpoints_table)
+            rows = cursor.execute(
+                f"SELECT tree_size, frontier, last_position, note, signed_at "
+                f"FROM {self.checkpoints_table} ORDER BY tree_size DESC LIMIT 1"
+            )
+            if rows:
+                size, frontier, after, note, signed_at = rows[0]
+                tree = TreeBuilder.resume(size, _split_hashes(bytes(frontier)))
+            else:
+                tree, after, note = TreeBuilder(), BEFORE_ALL, None
+            after = self._add_leaves(cursor, tree, after)
+            if note is not None and tree.size == size:
+                return _signed(note, signed_at, self.verifier_key(private_key))
+            head = Checkpoint(self.origin, tree.size, tree.root())
+            note = sign(head, self.origin, private_key)
+            signed_at = utc_text(datetime.now(UTC))
+            cursor.execute(
+                f"INSERT INTO {self.checkpoints_table} "
+                "(tree_size, root, frontier, last_position, note, signed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (tree.size, head.root, b"".join(tree.frontier), after, note, signed_at),
+            )
+        return _signed(note, signed_at, self.verifier_key(private_key))
+
+    def _add_leaves(self, cursor: Cursor, tree: TreeBuilder, after: int) -> int:
+        """Append the leaves of events after position ``after``; return the last position."""
+        while page := self.log.read_stored(after, PAGE):
+            rows = []
+            for row in page:
+                digest = leaf_hash(leaf_record(row))
+                rows.append((tree.size, row[0], digest))
+                tree.append(digest)
+            cursor.execute_many(
+                f"INSERT INTO {self.leaves} (leaf_index, position, leaf_hash) VALUES (?, ?, ?)",
+                rows,
+            )
+            after = page[-1][0]
+        return after
+
+    # Reading.
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """Every checkpoint, oldest first, as stored (not verified: see :meth:`verify`)."""
+        rows = self.database.query(
+            f"SELECT note, signed_at FROM {self.checkpoints_table} ORDER BY tree_size"
+        )
+        return [_stored(note, signed_at) for note, signed_at in rows]
+
+    def latest(self) -> SignedCheckpoint | None:
+        """The newest checkpoint, if any."""
+        rows = self.database.query(
+            f"SELECT note, signed_at FROM {self.checkpoints_table} ORDER BY tree_size DESC LIMIT 1"
+        )
+        return _stored(*rows[0]) if rows else None
+
+    def stored_leaves(self, size: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """The kept leaves as (position, leaf hash), in order, up to ``size`` of them."""
+        start = 0
+        while size is None or start < size:
+            limit = PAGE if size is None else min(PAGE, size - start)
+            rows = self.database.query(
+                f"SELECT leaf_index, position, leaf_hash FROM {self.leaves} "
+                "WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
+                (start, limit),
+            )
+            if not rows:
+                return
+            for _, position, digest in rows:
+                yield position, bytes(digest)
+            start = rows[-1][0] + 1
+
+    # Verifying.
+
+    def verify(
+        self,
+        keys: Sequence[VerifierKey],
+        *,
+        since: Sequence[str] = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> Verification:
+        """Check every stored event against every signed checkpoint.
+
+        Every checkpoint must carry a good signature by one of ``keys`` and name this
+        ledger's origin; the leaves recomputed from the log must hash to each one's root.
+        ``since``: signed notes of checkpoints kept outside the ledger (by an auditor);
+        the log must extend each of them too, which a log rewritten and signed again by
+        the key's holder cannot. ``progress`` is called with the events read per page.
+        """
+        own = self.checkpoints()
+        heads: list[Checkpoint] = []
+        for label, note in [(f"checkpoint {c.size}", c.note) for c in own] + [
+            ("the kept checkpoint", note) for note in since
+        ]:
+            try:
+                head = open_note(note, keys)
+            except CheckpointError as e:
+                return Verification(0, len(own), 0, f"{label}: {e}")
+            if head.origin != self.origin:
+                problem = f"{label} is for {head.origin}, not {self.origin}"
+                return Verification(0, len(own), 0, problem)
+            heads.append(head)
+        covered = own[-1].size if own else 0
+        heads.sort(key=lambda head: head.size)
+        return _Replay(self, heads, covered, progress, len(own)).run()
+
+
+class _Replay:
+    """One pass over the log: leaves recomputed, compared with the kept ones, roots checked."""
+
+    def __init__(
+        self,
+        evidence: TamperEvidence,
+        heads: list[Checkpoint],
+        covered: int,
+        progress: Callable[[int], None] | None,
+        checkpoints: int,
+    ) -> None:
+        self.evidence = evidence
+        self.due = collections.deque(heads)  # by size: the next to check first
+        self.covered = covered
+        self.progress = progress
+        self.checkpoints = checkpoints
+        self.tree = TreeBuilder()
+        self.kept = evidence.stored_leaves(covered)
+        self.first_difference: tuple[int, str] | None = None
+
+    def run(self) -> Verification:
+        failed = self._check_due()  # a checkpoint of the empty log, if any
+        after = BEFORE_ALL
+        while failed is None and (page := self.evidence.log.read_stored(after, PAGE)):
+            failed = self._take(page)
+            after = page[-1][0]
+            if self.progress is not None:
+                self.progress(len(page))
+        if failed is None and self.due:
+            failed = self._ended_early()
+        if failed is not None:
+            return self._failed(failed)
+        if self.first_difference is not None:
+            position, what = self.first_difference
+            problem = (
+                f"position {position} {what} in the leaf index, though the log matches "
+                "every checkpoint: the leaf index was altered"
+            )
+            return self._result(problem, position)
+        return self._result(None, None)
+
+    def _take(self, page: list[StoredRow]) -> Checkpoint | None:
+        """Add a page of events to the tree; return a checkpoint whose root it misses."""
+        for row in page:
+            digest = leaf_hash(leaf_record(row))
+            if self.tree.size < self.covered:
+                self._compare(row[0], digest)
+            self.tree.append(digest)
+            if self.due and self.due[0].size == self.tree.size:
+                failed = self._check_due()
+                if failed is not None:
+                    return failed
+        return None
+
+    def _check_due(self) -> Checkpoint | None:
+        """Check the checkpoints of the tree's current size; return one that fails."""
+        while self.due and self.due[0].size == self.tree.size:
+            head = self.due.popleft()
+            if self.tree.root() != head.root:
+                return head
+        return None
+
+    def _ended_early(self) -> Checkpoint:
+        """The log ends before a signed size: events were deleted."""
+        if self.first_difference is None:
+            missing = next(self.kept, None)
+            if missing is not None:
+                self.first_difference = (missing[0], "was deleted from the log")
+        return self.due[0]
+
+    def _compare(self, position: int, digest: bytes) -> None:
+        """Note the first place where the log and the kept leaves part."""
+        if self.first_difference is not None:
+            return
+        kept = next(self.kept, None)
+        if kept is None:
+            self.first_difference = (position, "is missing")
+        elif kept[0] < position:
+            self.first_difference = (kept[0], "was deleted from the log")
+        elif kept[0] > position:
+            self.first_difference = (position, "was not in the log when it was checkpointed")
+        elif kept[1] != digest:
+            self.first_difference = (position, "differs from the event that was checkpointed")
+
+    def _failed(self, head: Checkpoint) -> Verification:
+        """The log does not hash to ``head``'s signed root: say where, if the leaves can."""
+        what = f"the log does not match checkpoint {head.size} (signed root differs)"
+        if self.first_difference is not None and self._kept_leaves_match(head):
+            position, change = self.first_difference
+            return self._result(f"position {position} {change}; {what}", position)
+        return self._result(f"{what}; the leaf index cannot name the position", None)
+
+    def _kept_leaves_match(self, head: Checkpoint) -> bool:
+        """Whether the kept leaves hash to ``head``'s signed root (so they can be trusted)."""
+        tree = TreeBuilder()
+        tree.extend(digest for _, digest in self.evidence.stored_leaves(head.size))
+        return tree.size == head.size and tree.root() == head.root
+
+    def _result(self, problem: str | None, position: int | None) -> Verification:
+        events = self.tree.size  # read so far: all of them, unless a check failed
+        return Verification(events, self.checkpoints, self.covered, problem, position)
+
+
+def _split_hashes(blob: bytes) -> list[bytes]:
+    return [blob[i : i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
+
+
+def _stored(note: str, signed_at: str) -> SignedCheckpoint:
+    """A kept checkpoint, read without checking its signature (that is verify's job)."""
+    body = note.split("\n\n", 1)[0] + "\n"
+    return SignedCheckpoint(Checkpoint.parse(body), note, datetime.fromisoformat(signed_at))
+
+
+def _signed(note: str, signed_at: str, key: VerifierKey) -> SignedCheckpoint:
+    """A checkpoint just made or read under the ledger's own key, its signature checked."""
+    return SignedCheckpoint(open_note(note, [key]), note, datetime.fromisoformat(signed_at))

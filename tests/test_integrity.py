@@ -1,0 +1,389 @@
+"""Tamper evidence on a live ledger: checkpoints sign the log, verify names what changed.
+
+Each tamper test makes one change to one stored row behind the ledger's back, as someone
+with access to the database could, and requires ``verify`` to fail and to name the first
+position that is not as it was signed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+from psycopg import sql
+
+from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut
+from consent_ledger.checkpoint import VerifierKey, sign
+from consent_ledger.integrity import leaf_record
+from consent_ledger.merkle import consistency_proof, leaf_hash, verify_consistency
+from consent_ledger.stores import PostgresStore, parse_store
+
+from .conftest import BUSINESS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from consent_ledger.log import StoredRow
+
+
+def record(ledger: ConsentLedger, people: int, *, start: int = 0) -> None:
+    """Each person opts in to WhatsApp offers; every other one then opts out."""
+    for i in range(start, start + people):
+        number = Identifier.parse(f"+44 7700 900{i:03d}")
+        ledger.opt_in(
+            OptIn(
+                business_id=BUSINESS,
+                identifier=number,
+                categories=("offers",),
+                notice="whatsapp-optin@1",
+                method="web-form",
+            )
+        )
+        if i % 2:
+            ledger.opt_out(OptOut(business_id=BUSINESS, identifier=number, method="sms-keyword"))
+
+
+class RawStore:
+    """The ledger's event table, reached behind the ledger's back."""
+
+    def __init__(self, db: str) -> None:
+        store = parse_store(db)
+        self.postgres = isinstance(store, PostgresStore)
+        self.table: sql.Composable
+        self.keys: sql.Composable
+        if isinstance(store, PostgresStore):
+            self.connection: Any = psycopg.connect(
+                host=store.host, port=store.port, user=store.user, dbname=store.dbname
+            )
+            schema = sql.Identifier(store.schema)
+            self.table = sql.SQL("{}.consentledger_events").format(schema)
+            self.keys = sql.SQL("{}.consentledger_subject_keys").format(schema)
+            self.id = sql.SQL("notification_id")
+        else:
+            self.connection = sqlite3.connect(db)
+            self.table = sql.SQL("stored_events")
+            self.keys = sql.SQL("subject_keys")
+            self.id = sql.SQL("rowid")
+
+    def execute(self, statement: sql.Composable, params: tuple[Any, ...] = ()) -> list[Any]:
+        text = statement.as_string(None) if not self.postgres else statement
+        if not self.postgres:
+            text = str(text).replace("%s", "?")
+        cursor = self.connection.execute(text, params)
+        rows = cursor.fetchall() if cursor.description else []
+        self.connection.commit()
+        return list(rows)
+
+    def positions(self) -> list[int]:
+        query = sql.SQL("SELECT {id} FROM {t} ORDER BY {id}").format(id=self.id, t=self.table)
+        return [row[0] for row in self.execute(query)]
+
+    def row(self, position: int) -> tuple[Any, ...]:
+        query = sql.SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {t} WHERE {id} = %s"
+        ).format(id=self.id, t=self.table)
+        [found] = self.execute(query, (position,))
+        return tuple(found)
+
+    def set_state(self, position: int, state: bytes) -> None:
+        query = sql.SQL("UPDATE {t} SET state = %s WHERE {id} = %s").format(
+            id=self.id, t=self.table
+        )
+        self.execute(query, (state, position))
+
+    def delete(self, position: int) -> None:
+        query = sql.SQL("DELETE FROM {t} WHERE {id} = %s").format(id=self.id, t=self.table)
+        self.execute(query, (position,))
+
+    def insert(self, position: int, row: tuple[Any, ...]) -> None:
+        query = sql.SQL(
+            "INSERT INTO {t} ({id}, originator_id, originator_version, topic, state) "
+            "VALUES (%s, %s, %s, %s, %s)"
+        ).format(id=self.id, t=self.table)
+        self.execute(query, (position, *row))
+
+    def swap(self, first: int, second: int) -> None:
+        """Exchange two rows' events, keeping their positions."""
+        a, b = self.row(first), self.row(second)
+        self.delete(first)
+        self.delete(second)
+        self.insert(first, b)
+        self.insert(second, a)
+
+    def forget_everyone(self) -> None:
+        """Destroy every subject's data key."""
+        self.execute(sql.SQL("DELETE FROM {}").format(self.keys))
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@pytest.fixture
+def raw(ledger_at: tuple[ConsentLedger, str, Path | None]) -> Iterator[RawStore]:
+    store = RawStore(ledger_at[1])
+    yield store
+    store.close()
+
+
+def flip_a_byte(state: bytes) -> bytes:
+    """The same event with one character of its recorded time changed."""
+    at = state.index(b'"timestamp":"') + len(b'"timestamp":"') + 3  # the year's last digit
+    return state[:at] + (b"8" if state[at : at + 1] != b"8" else b"7") + state[at + 1 :]
+
+
+# Signing and verifying.
+
+
+def test_a_checkpoint_covers_every_event_and_verifies(ledger: ConsentLedger) -> None:
+    record(ledger, 4)
+    head = ledger.event_log.head()
+
+    signed = ledger.checkpoint()
+    verification = ledger.verify()
+
+    assert signed.size == head  # SQLite positions are dense: one leaf per position
+    assert signed.checkpoint.origin == f"consent-ledger/{ledger.event_log.ledger_id}"
+    assert verification.ok, verification.problem
+    assert (verification.events, verification.covered, verification.unchecked) == (head, head, 0)
+
+
+def test_events_after_the_latest_checkpoint_are_reported_unchecked(ledger: ConsentLedger) -> None:
+    record(ledger, 2)
+    covered = ledger.checkpoint().size
+    record(ledger, 1, start=2)
+
+    verification = ledger.verify()
+
+    assert verification.ok
+    assert verification.covered == covered
+    assert verification.unchecked == ledger.event_log.head() - covered == 2
+
+
+def test_checkpointing_again_with_nothing_new_signs_nothing_new(ledger: ConsentLedger) -> None:
+    record(ledger, 1)
+    first = ledger.checkpoint()
+
+    again = ledger.checkpoint()
+
+    assert again == first
+    assert len(ledger.tamper_evidence.checkpoints()) == 1
+
+
+def test_each_checkpoint_is_consistent_with_every_earlier_one(ledger: ConsentLedger) -> None:
+    sizes = []
+    for batch in range(3):
+        record(ledger, 2, start=10 * batch)
+        sizes.append(ledger.checkpoint())
+    leaves = [digest for _, digest in ledger.tamper_evidence.stored_leaves()]
+
+    for old in sizes:
+        for new in sizes:
+            if old.size <= new.size:
+                proof = consistency_proof(leaves[: new.size], old.size)
+                assert verify_consistency(
+                    old.size, new.size, old.checkpoint.root, new.checkpoint.root, proof
+                )
+
+
+def test_erasing_a_person_leaves_every_proof_valid(ledger: ConsentLedger, raw: RawStore) -> None:
+    """Destroying a subject's data key (crypto-shredding) changes no stored event."""
+    record(ledger, 3)
+    ledger.checkpoint()
+
+    raw.forget_everyone()
+
+    assert ledger.verify().ok
+
+
+def test_the_verifier_key_names_the_ledger(ledger: ConsentLedger) -> None:
+    key = ledger.verifier_key()
+
+    assert key.name == f"consent-ledger/{ledger.event_log.ledger_id}"
+    assert VerifierKey.from_public_key(key.name, ledger._signing_key().public_key()) == key
+
+
+# Tampering with the log.
+
+
+def tampered(ledger: ConsentLedger, raw: RawStore) -> tuple[int, int, int]:
+    """A checkpointed ledger; returns three checkpointed positions in the middle."""
+    record(ledger, 6)
+    ledger.checkpoint()
+    positions = raw.positions()
+    return positions[5], positions[8], positions[11]
+
+
+def assert_fails_at(ledger: ConsentLedger, position: int) -> None:
+    verification = ledger.verify()
+
+    assert not verification.ok
+    assert verification.position == position, verification.problem
+    assert verification.problem is not None
+    assert f"position {position} " in verification.problem
+
+
+def test_a_changed_byte_in_one_event_is_found(ledger: ConsentLedger, raw: RawStore) -> None:
+    _, position, _ = tampered(ledger, raw)
+    state = bytes(raw.row(position)[3])
+
+    raw.set_state(position, flip_a_byte(state))
+
+    assert_fails_at(ledger, position)
+
+
+def test_a_deleted_event_is_found(ledger: ConsentLedger, raw: RawStore) -> None:
+    _, position, _ = tampered(ledger, raw)
+
+    raw.delete(position)
+
+    assert_fails_at(ledger, position)
+
+
+def test_a_deleted_last_event_is_found(ledger: ConsentLedger, raw: RawStore) -> None:
+    tampered(ledger, raw)
+    last = raw.positions()[-1]
+
+    raw.delete(last)
+
+    assert_fails_at(ledger, last)
+
+
+def test_an_inserted_event_is_found(ledger: ConsentLedger, raw: RawStore) -> None:
+    """A row slipped in before the first event (the only free position on SQLite)."""
+    tampered(ledger, raw)
+    stream, _, topic, state = raw.row(raw.positions()[-1])
+    forged = (uuid.uuid4().hex if not raw.postgres else uuid.uuid4(), 1, topic, state)
+    del stream
+
+    raw.insert(0, forged)
+
+    assert_fails_at(ledger, 0)
+
+
+def test_two_swapped_events_are_found(ledger: ConsentLedger, raw: RawStore) -> None:
+    first, _, second = tampered(ledger, raw)
+
+    raw.swap(first, second)
+
+    assert_fails_at(ledger, first)
+
+
+def test_an_altered_leaf_index_alone_is_reported(
+    ledger_at: tuple[ConsentLedger, str, Path | None],
+) -> None:
+    """The log is intact but the kept leaves are not: verify says so, and where."""
+    ledger = ledger_at[0]
+    record(ledger, 3)
+    ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(
+            f"UPDATE {evidence.leaves} SET leaf_hash = ? WHERE leaf_index = 4", (b"\0" * 32,)
+        )
+    [(position,)] = evidence.database.query(
+        f"SELECT position FROM {evidence.leaves} WHERE leaf_index = 4"
+    )
+
+    verification = ledger.verify()
+
+    assert not verification.ok
+    assert verification.position == position
+    assert "leaf index was altered" in (verification.problem or "")
+
+
+def test_a_changed_event_with_its_leaf_rewritten_still_fails(
+    ledger: ConsentLedger, raw: RawStore
+) -> None:
+    """Rewriting the kept leaf to match does not help: the signed root still differs."""
+    _, position, _ = tampered(ledger, raw)
+    stream, version, topic, state = raw.row(position)
+    changed = flip_a_byte(bytes(state))
+    raw.set_state(position, changed)
+    evidence = ledger.tamper_evidence
+    row = (position, str(uuid.UUID(hex=str(stream))), version, topic, changed)
+    with evidence.database.transaction() as cursor:
+        cursor.execute(
+            f"UPDATE {evidence.leaves} SET leaf_hash = ? WHERE position = ?",
+            (leaf_hash(leaf_record(row)), position),
+        )
+
+    verification = ledger.verify()
+
+    assert not verification.ok
+    assert "cannot name the position" in (verification.problem or "")
+
+
+# Checkpoints that are not what the ledger signed.
+
+
+def test_a_checkpoint_re_signed_with_another_key_is_refused(ledger: ConsentLedger) -> None:
+    record(ledger, 2)
+    signed = ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    forged = sign(signed.checkpoint, signed.checkpoint.origin, Ed25519PrivateKey.generate())
+    with evidence.database.transaction() as cursor:
+        cursor.execute(f"UPDATE {evidence.checkpoints_table} SET note = ?", (forged,))
+
+    verification = ledger.verify()
+
+    assert not verification.ok
+    assert f"checkpoint {signed.size}" in (verification.problem or "")
+
+
+def test_a_log_verified_with_another_ledgers_key_fails(ledger: ConsentLedger) -> None:
+    record(ledger, 1)
+    ledger.checkpoint()
+    stranger = VerifierKey.from_public_key(
+        ledger.verifier_key().name, Ed25519PrivateKey.generate().public_key()
+    )
+
+    assert not ledger.verify([stranger]).ok
+
+
+# The leaf record is RFC 8785 JSON.
+
+stored_rows = st.tuples(
+    st.integers(0, 2**53 - 1),
+    st.uuids().map(str),
+    st.integers(1, 2**53 - 1),
+    st.text(),
+    st.text().map(str.encode),
+)
+
+
+def jcs(row: StoredRow) -> bytes:
+    """The leaf record as the rfc8785 package writes it: the reference."""
+    position, stream_id, version, topic, state = row
+    return rfc8785.dumps(
+        {
+            "v": 1,
+            "position": position,
+            "stream_id": stream_id,
+            "stream_version": version,
+            "topic": topic,
+            "state": state.decode(),
+        }
+    )
+
+
+@given(stored_rows)
+def test_a_leaf_record_is_the_rfc8785_canonical_json_of_the_event(row: StoredRow) -> None:
+    assert leaf_record(row) == jcs(row)
+
+
+def test_leaf_records_of_real_events_are_canonical(ledger: ConsentLedger) -> None:
+    record(ledger, 2)
+    rows = ledger.event_log.read_stored(0, 100)
+
+    assert rows
+    for row in rows:
+        assert str(uuid.UUID(row[1])) == row[1]
+        assert leaf_record(row) == jcs(row)
