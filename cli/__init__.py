@@ -13,6 +13,7 @@ import click
 from consent_ledger.cli.audit import audit
 from consent_ledger.cli.consent import change, confirm, marketing_preference, opt_in, opt_out
 from consent_ledger.cli.demo import demo
+from consent_ledger.cli.evidence import checkpoint, verify
 from consent_ledger.cli.ledger import business, init
 from consent_ledger.cli.notices import notice
 from consent_ledger.cli.projections import projections
@@ -72,6 +73,8 @@ for command in (
     check,
     audience,
     audit,
+    checkpoint,
+    verify,
     projections,
     demo,
 ):

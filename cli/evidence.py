@@ -1,0 +1,147 @@
+"""``checkpoint`` and ``verify``: sign the log's tree head; prove the log is as it was signed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import orjson
+from consent_ledger.cli._options import format_option, ledger_options, open_ledger
+
+from consent_ledger.checkpoint import VerifierKey, parse_verifier_key
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
+    from consent_ledger.integrity import Verification
+
+
+@click.command()
+@ledger_options
+@click.option(
+    "--print-key",
+    is_flag=True,
+    help="Print the key that verifies this ledger's checkpoints, and sign nothing.",
+)
+def checkpoint(*, db: str, key_file: Path | None, print_key: bool) -> None:
+    """Sign the log as it is now: a checkpoint of every event recorded so far.
+
+    Adds the events recorded since the last checkpoint to the ledger's Merkle tree and
+    signs the new tree head (size and root) with the ledger's Ed25519 key, in the C2SP
+    checkpoint format. The signed note goes to stdout: keep it, or send it to your
+    auditor, somewhere the operator cannot rewrite. Later, ``verify --since NOTE``
+    proves the log still extends it.
+
+    \b
+    Examples:
+        consent-ledger checkpoint > checkpoints/$(date +%F).note
+        consent-ledger checkpoint --print-key > ledger.pub
+    """
+    ledger = open_ledger(db, key_file)
+    if print_key:
+        click.echo(ledger.verifier_key().text)
+        return
+    before = ledger.tamper_evidence.latest()
+    signed = ledger.checkpoint()
+    click.echo(signed.note, nl=False)
+    if before is not None and before.size == signed.size:
+        click.echo(f"nothing recorded since checkpoint {signed.size:,}: kept as it was", err=True)
+    else:
+        added = signed.size - (before.size if before else 0)
+        click.echo(f"checkpoint {signed.size:,} signed ({added:,} new events)", err=True)
+
+
+@click.command()
+@ledger_options
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    metavar="KEY|FILE",
+    help="A key to trust (name+id+key, as checkpoint --print-key writes it), or a file "
+    "holding one; repeatable [default: the ledger's own key, from its master key].",
+)
+@click.option(
+    "--since",
+    "kept",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A signed checkpoint kept outside the ledger, which the log must still extend "
+    "(repeatable).",
+)
+@format_option("text", "json")
+def verify(
+    *,
+    db: str,
+    key_file: Path | None,
+    public_keys: tuple[str, ...],
+    kept: tuple[Path, ...],
+    output_format: str,
+) -> None:
+    """Prove the ledger's log is exactly as its checkpoints signed it.
+
+    Recomputes every event's leaf from the log, checks each checkpoint's signature and
+    root, and names the first position that changed, vanished or appeared. Exit status 0:
+    verified; 1: something failed (what, on stderr). Events recorded after the latest
+    checkpoint are counted, not covered: sign them with ``checkpoint``.
+
+    \b
+    Examples:
+        consent-ledger verify
+        consent-ledger verify --public-key ledger.pub --since checkpoints/2026-10-01.note
+    """
+    ledger = open_ledger(db, key_file)
+    keys = [_read_key(text) for text in public_keys] or None
+    notes = [path.read_text(encoding="utf-8") for path in kept]
+    bar: ProgressBar[int]
+    with click.progressbar(
+        length=ledger.event_log.head(), label="verifying", file=sys.stderr
+    ) as bar:
+        verification = ledger.verify(keys, since=notes, progress=bar.update)
+    if output_format == "json":
+        click.echo(_json(verification))
+    elif verification.ok:
+        click.echo(_summary(verification))
+    if not verification.ok:
+        msg = f"verification failed: {verification.problem}"
+        raise click.ClickException(msg)
+
+
+def _read_key(text: str) -> VerifierKey:
+    """A verifier key given on the command line, or the file that holds it."""
+    path = Path(text)
+    if path.is_file():
+        text = path.read_text(encoding="utf-8").strip()
+    return parse_verifier_key(text)
+
+
+def _summary(verification: Verification) -> str:
+    if verification.checkpoints == 0:
+        return (
+            f"no checkpoint yet: {verification.events:,} events, none covered "
+            "(sign them with: consent-ledger checkpoint)"
+        )
+    checkpoints = (
+        "1 checkpoint"
+        if verification.checkpoints == 1
+        else (f"{verification.checkpoints:,} checkpoints")
+    )
+    line = f"verified: {verification.covered:,} events exactly as signed ({checkpoints})"
+    if verification.unchecked:
+        line += f"; {verification.unchecked:,} recorded since the latest, not yet covered"
+    return line
+
+
+def _json(verification: Verification) -> str:
+    data: dict[str, Any] = {
+        "ok": verification.ok,
+        "events": verification.events,
+        "checkpoints": verification.checkpoints,
+        "covered": verification.covered,
+        "unchecked": verification.unchecked,
+        "problem": verification.problem,
+        "position": verification.position,
+    }
+    return orjson.dumps(data).decode()
