@@ -21,8 +21,8 @@ from psycopg import sql
 
 from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut
 from consent_ledger.checkpoint import VerifierKey, sign
-from consent_ledger.integrity import leaf_record
-from consent_ledger.merkle import consistency_proof, leaf_hash, verify_consistency
+from consent_ledger.integrity import IntegrityError, leaf_record
+from consent_ledger.merkle import consistency_proof, leaf_hash, verify_consistency, verify_inclusion
 from consent_ledger.stores import PostgresStore, parse_store
 
 from .conftest import BUSINESS
@@ -387,3 +387,106 @@ def test_leaf_records_of_real_events_are_canonical(ledger: ConsentLedger) -> Non
     for row in rows:
         assert str(uuid.UUID(row[1])) == row[1]
         assert leaf_record(row) == jcs(row)
+
+
+# Proofs for chosen events.
+
+
+def test_a_persons_events_are_proven_in_the_signed_tree(ledger: ConsentLedger) -> None:
+    record(ledger, 5)
+    signed = ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    person = ledger.find_subject("+44 7700 900003", business_id=BUSINESS)
+    assert person is not None
+    rows = ledger.event_log.read_stream(person)
+
+    proven = evidence.prove(rows, signed, evidence.tree(signed))
+
+    assert [row[2] for row in rows] == [1, 2, 3]  # registered, opted in, opted out
+    for event in proven:
+        assert verify_inclusion(
+            leaf_hash(event.record),
+            event.leaf_index,
+            signed.size,
+            event.path,
+            signed.checkpoint.root,
+        )
+
+
+def test_an_event_after_the_checkpoint_cannot_be_proven(ledger: ConsentLedger) -> None:
+    record(ledger, 1)
+    signed = ledger.checkpoint()
+    record(ledger, 1, start=1)
+    evidence = ledger.tamper_evidence
+    person = ledger.find_subject("+44 7700 900001", business_id=BUSINESS)
+    assert person is not None
+
+    with pytest.raises(IntegrityError, match="not covered by checkpoint"):
+        evidence.prove(ledger.event_log.read_stream(person), signed, evidence.tree(signed))
+
+
+def test_a_changed_event_cannot_be_proven(ledger: ConsentLedger, raw: RawStore) -> None:
+    _, position, _ = tampered(ledger, raw)
+    signed = ledger.tamper_evidence.latest()
+    assert signed is not None
+    raw.set_state(position, flip_a_byte(bytes(raw.row(position)[3])))
+    [row] = ledger.event_log.read_stored(position - 1, 1)
+    evidence = ledger.tamper_evidence
+
+    with pytest.raises(IntegrityError, match=f"position {position} differs"):
+        evidence.prove([row], signed, evidence.tree(signed))
+
+
+# Checkpoints kept outside the ledger.
+
+
+def rewrite_and_sign_again(ledger: ConsentLedger, raw: RawStore, position: int) -> None:
+    """What the key's holder could do: change an event, drop the evidence, sign anew."""
+    raw.set_state(position, flip_a_byte(bytes(raw.row(position)[3])))
+    drop_evidence(ledger)
+    ledger.checkpoint()
+
+
+def drop_evidence(ledger: ConsentLedger) -> None:
+    """Forget every leaf and checkpoint the ledger kept."""
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(f"DELETE FROM {evidence.leaves}")
+        cursor.execute(f"DELETE FROM {evidence.checkpoints_table}")
+
+
+def test_a_log_rewritten_and_signed_again_fails_against_a_kept_checkpoint(
+    ledger: ConsentLedger, raw: RawStore
+) -> None:
+    _, position, _ = tampered(ledger, raw)
+    kept = ledger.tamper_evidence.latest()
+    assert kept is not None
+
+    rewrite_and_sign_again(ledger, raw, position)
+
+    assert ledger.verify().ok  # alone, the re-signed log looks whole
+    verification = ledger.verify(since=[kept.note])
+    assert not verification.ok
+    assert f"checkpoint {kept.size}" in (verification.problem or "")
+
+
+def test_a_kept_checkpoint_the_log_extends_verifies(ledger: ConsentLedger) -> None:
+    record(ledger, 2)
+    kept = ledger.checkpoint()
+    record(ledger, 2, start=2)
+    ledger.checkpoint()
+
+    assert ledger.verify(since=[kept.note]).ok
+
+
+def test_a_kept_checkpoint_beyond_the_log_fails(ledger: ConsentLedger, raw: RawStore) -> None:
+    """The operator deleted the newest events and the checkpoints that covered them."""
+    record(ledger, 3)
+    kept = ledger.checkpoint()
+    raw.delete(raw.positions()[-1])
+    drop_evidence(ledger)
+
+    verification = ledger.verify(since=[kept.note])
+
+    assert not verification.ok
+    assert f"checkpoint {kept.size}" in (verification.problem or "")

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from consent_ledger.merkle import (
     EMPTY_ROOT,
+    MerkleTree,
     TreeBuilder,
     consistency_proof,
     inclusion_proof,
@@ -440,3 +441,34 @@ class TestConsistency:
     ) -> None:
         """Verification returns False on any input instead of raising."""
         assert verify_consistency(old_size, new_size, old_root, new_root, proof) in {True, False}
+
+
+class TestWholeTree:
+    """MerkleTree gives the same roots and proofs as the list functions, only faster."""
+
+    @given(trees(max_size=300), st.data())
+    def test_its_proofs_are_the_list_functions_proofs(
+        self, leaves: list[bytes], data: st.DataObject
+    ) -> None:
+        tree = MerkleTree(leaves)
+
+        assert tree.size == len(leaves)
+        assert tree.root() == root(leaves)
+        old_size = data.draw(st.integers(0, len(leaves)))
+        assert tree.consistency_proof(old_size) == consistency_proof(leaves, old_size)
+        if leaves:
+            index = data.draw(st.integers(0, len(leaves) - 1))
+            assert tree.inclusion_proof(index) == inclusion_proof(leaves, index)
+
+    @pytest.mark.parametrize("size", EXHAUSTIVE_SIZES[1:])
+    def test_every_proof_of_every_small_tree_verifies(self, size: int) -> None:
+        leaves = make_leaves(size)
+        tree = MerkleTree(leaves)
+
+        for index in range(size):
+            proof = tree.inclusion_proof(index)
+            assert verify_inclusion(leaves[index], index, size, proof, tree.root())
+
+    def test_an_index_outside_the_tree_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="outside a tree of 3 leaves"):
+            MerkleTree(LEAVES[:3]).inclusion_proof(3)

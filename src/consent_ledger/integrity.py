@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from .checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note, sign
-from .merkle import HASH_SIZE, TreeBuilder, leaf_hash
+from .exceptions import ConsentLedgerError
+from .merkle import HASH_SIZE, MerkleTree, TreeBuilder, leaf_hash
 from .values import utc_text
 
 if TYPE_CHECKING:
@@ -85,6 +86,20 @@ class SignedCheckpoint:
 
 
 @dataclass(frozen=True)
+class ProvenEvent:
+    """One stored event with the audit path that puts it in a checkpoint's tree."""
+
+    leaf_index: int
+    record: bytes
+    """The leaf record, exactly as hashed (canonical JSON of the stored event)."""
+    path: list[bytes]
+
+
+class IntegrityError(ConsentLedgerError):
+    """The log, or the leaves kept beside it, are not as the checkpoints signed them."""
+
+
+@dataclass(frozen=True)
 class Verification:
     """What :meth:`TamperEvidence.verify` found.
 
@@ -124,6 +139,9 @@ class TamperEvidence:
                 f"CREATE TABLE IF NOT EXISTS {self.leaves} (leaf_index BIGINT PRIMARY KEY, "
                 f"position BIGINT NOT NULL, leaf_hash {database.binary} NOT NULL)"
                 + database.clustered
+            )
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS ledger_leaves_position ON {self.leaves} (position)"
             )
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.checkpoints_table} ("
@@ -219,6 +237,58 @@ class TamperEvidence:
             for _, position, digest in rows:
                 yield position, bytes(digest)
             start = rows[-1][0] + 1
+
+    # Proving.
+
+    def tree(self, checkpoint: SignedCheckpoint) -> MerkleTree:
+        """The whole tree ``checkpoint`` signed, from the kept leaves, for proofs.
+
+        Raises:
+            IntegrityError: the kept leaves do not hash to the signed root.
+        """
+        tree = MerkleTree(digest for _, digest in self.stored_leaves(checkpoint.size))
+        if tree.size != checkpoint.size or tree.root() != checkpoint.checkpoint.root:
+            msg = (
+                f"the kept leaves do not match checkpoint {checkpoint.size}: "
+                "run consent-ledger verify"
+            )
+            raise IntegrityError(msg)
+        return tree
+
+    def prove(
+        self, rows: Sequence[StoredRow], checkpoint: SignedCheckpoint, tree: MerkleTree
+    ) -> list[ProvenEvent]:
+        """Audit paths from each stored event to ``checkpoint``'s root (``tree`` is its tree).
+
+        Raises:
+            IntegrityError: an event is not covered by the checkpoint, or differs from
+                the event that was checkpointed.
+        """
+        index_of = self._leaf_indexes([row[0] for row in rows])
+        proven = []
+        for row in rows:
+            index = index_of.get(row[0])
+            if index is None or index >= checkpoint.size:
+                msg = f"position {row[0]} is not covered by checkpoint {checkpoint.size}"
+                raise IntegrityError(msg)
+            record = leaf_record(row)
+            if leaf_hash(record) != tree.leaf(index):
+                msg = f"position {row[0]} differs from the event that was checkpointed"
+                raise IntegrityError(msg)
+            proven.append(ProvenEvent(index, record, tree.inclusion_proof(index)))
+        return proven
+
+    def _leaf_indexes(self, positions: list[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for start in range(0, len(positions), 500):
+            chunk = positions[start : start + 500]
+            rows = self.database.query(
+                f"SELECT position, leaf_index FROM {self.leaves} "
+                f"WHERE position IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update((int(position), int(index)) for position, index in rows)
+        return found
 
     # Verifying.
 

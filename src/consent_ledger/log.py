@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, cast
+from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.utils import Environment
@@ -118,6 +119,14 @@ class EventLog:
         return [
             (n.id, str(n.originator_id), n.originator_version, n.topic, bytes(n.state))
             for n in self.read_raw(after, limit)
+        ]
+
+    def read_stream(self, stream_id: UUID) -> list[StoredRow]:
+        """One stream's events (a person's consent record, a notice...) exactly as stored."""
+        rows = cast("LedgerRecorder", self.recorder).select_stream_rows(stream_id)
+        return [
+            (position, str(UUID(stream)), version, topic, bytes(state))
+            for position, stream, version, topic, state in rows
         ]
 
     def lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:

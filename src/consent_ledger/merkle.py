@@ -16,7 +16,7 @@ import hashlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -177,22 +177,7 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
     Raises:
         ValueError: If ``index`` is not a position in the tree.
     """
-    size = len(leaf_hashes)
-    if not 0 <= index < size:
-        msg = f"leaf index {index} is outside a tree of {size} leaves"
-        raise ValueError(msg)
-    path: list[bytes] = []
-    low, high = 0, size
-    while high - low > 1:
-        middle = low + _split(high - low)
-        if index < middle:
-            path.append(root(leaf_hashes[middle:high]))
-            high = middle
-        else:
-            path.append(root(leaf_hashes[low:middle]))
-            low = middle
-    path.reverse()
-    return path
+    return _inclusion_path(len(leaf_hashes), index, lambda low, high: root(leaf_hashes[low:high]))
 
 
 def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
@@ -209,7 +194,86 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
     Raises:
         ValueError: If ``old_size`` is negative or larger than the tree.
     """
-    size = len(leaf_hashes)
+    return _consistency_path(
+        len(leaf_hashes), old_size, lambda low, high: root(leaf_hashes[low:high])
+    )
+
+
+class MerkleTree:
+    """A whole tree kept level by level, for many proofs: each costs O(log n) lookups.
+
+    Level 0 holds the leaf hashes; each level above pairs the one below, an unpaired last
+    node moving up unchanged (the tree :func:`root` builds). A node at level ``k`` and
+    index ``j`` is the root of leaves ``[j * 2**k, min((j + 1) * 2**k, size))``: exactly the
+    subtrees RFC 9162's proofs name. Levels are kept as contiguous bytes (32 per node).
+    """
+
+    def __init__(self, leaf_hashes: Iterable[bytes]) -> None:
+        """Hash every level above ``leaf_hashes``."""
+        level = b"".join(leaf_hashes)
+        self.size = len(level) // HASH_SIZE
+        self._levels = [level]
+        sha256, prefix, pair = _sha256, _NODE_PREFIX, 2 * HASH_SIZE
+        while len(level) > HASH_SIZE:
+            paired = len(level) - len(level) % pair
+            upper = [sha256(prefix + level[i : i + pair]).digest() for i in range(0, paired, pair)]
+            if paired < len(level):
+                upper.append(level[paired:])
+            level = b"".join(upper)
+            self._levels.append(level)
+
+    def root(self) -> bytes:
+        """The tree's root hash."""
+        return self._levels[-1] if self.size else EMPTY_ROOT
+
+    def leaf(self, index: int) -> bytes:
+        """The hash of leaf ``index``."""
+        return self._levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE]
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """The audit path of leaf ``index``, as :func:`inclusion_proof` builds it.
+
+        Raises:
+            ValueError: If ``index`` is not a position in the tree.
+        """
+        return _inclusion_path(self.size, index, self._subtree)
+
+    def consistency_proof(self, old_size: int) -> list[bytes]:
+        """The proof that this tree extends its first ``old_size`` leaves.
+
+        Raises:
+            ValueError: If ``old_size`` is negative or larger than the tree.
+        """
+        return _consistency_path(self.size, old_size, self._subtree)
+
+    def _subtree(self, low: int, high: int) -> bytes:
+        """The root of leaves [low, high): a perfect subtree, or the tree's last one."""
+        level = (high - low - 1).bit_length()
+        start = (low >> level) * HASH_SIZE
+        return self._levels[level][start : start + HASH_SIZE]
+
+
+def _inclusion_path(size: int, index: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
+    if not 0 <= index < size:
+        msg = f"leaf index {index} is outside a tree of {size} leaves"
+        raise ValueError(msg)
+    path: list[bytes] = []
+    low, high = 0, size
+    while high - low > 1:
+        middle = low + _split(high - low)
+        if index < middle:
+            path.append(subtree(middle, high))
+            high = middle
+        else:
+            path.append(subtree(low, middle))
+            low = middle
+    path.reverse()
+    return path
+
+
+def _consistency_path(
+    size: int, old_size: int, subtree: Callable[[int, int], bytes]
+) -> list[bytes]:
     if not 0 <= old_size <= size:
         msg = f"old size {old_size} is outside 0..{size}, the newer tree's size"
         raise ValueError(msg)
@@ -220,14 +284,14 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
     while old_size != high - low:
         middle = low + _split(high - low)
         if old_size <= middle - low:
-            proof.append(root(leaf_hashes[middle:high]))
+            proof.append(subtree(middle, high))
             high = middle
         else:
-            proof.append(root(leaf_hashes[low:middle]))
+            proof.append(subtree(low, middle))
             old_size -= middle - low
             low, complete = middle, False
     if not complete:
-        proof.append(root(leaf_hashes[low:high]))
+        proof.append(subtree(low, high))
     proof.reverse()
     return proof
 

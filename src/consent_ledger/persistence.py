@@ -143,6 +143,9 @@ class LedgerRecorder(Protocol):
     def select_lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
         """The (lookup, str(uuid)) pairs under which these subjects are found."""
 
+    def select_stream_rows(self, stream_id: UUID) -> list[tuple[int, str, int, str, bytes]]:
+        """One stream's stored events in order, as (position, id, version, topic, state)."""
+
 
 def now_text() -> str:
     """The current time as stored in text columns."""
@@ -292,6 +295,18 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         with self._reader_lock:
             rows: list[tuple[int, str, int, str, bytes]] = (
                 self._reader_connection().execute(select, (after, limit)).fetchall()
+            )
+        return rows
+
+    def select_stream_rows(self, stream_id: UUID) -> list[tuple[int, str, int, str, bytes]]:
+        """One stream's stored events in order, as (position, id, version, topic, state)."""
+        select = (
+            "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+            f"FROM {self.events_table_name} WHERE originator_id = ? ORDER BY originator_version"
+        )
+        with self._reader_lock:
+            rows: list[tuple[int, str, int, str, bytes]] = (
+                self._reader_connection().execute(select, (stream_id.hex,)).fetchall()
             )
         return rows
 

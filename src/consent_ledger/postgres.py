@@ -35,6 +35,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.meta_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_meta"))
         self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_keys"))
         self.lookup_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_lookup"))
+        self.events_table = SQL("{}.{}").format(schema, Identifier(events_table_name))
         self.sql_create_statements.extend(
             [
                 SQL(
@@ -124,6 +125,27 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 (list(subject_ids),),
             )
             return {str(row["subject_id"]): bytes(row["wrapped_key"]) for row in curs.fetchall()}
+
+    def select_stream_rows(self, stream_id: UUID) -> list[tuple[int, str, int, str, bytes]]:
+        """One stream's stored events in order, as (position, id, version, topic, state)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT notification_id, originator_id, originator_version, topic, state "
+                    "FROM {} WHERE originator_id = %s ORDER BY originator_version"
+                ).format(self.events_table),
+                (stream_id,),
+            )
+            return [
+                (
+                    row["notification_id"],
+                    str(row["originator_id"]),
+                    row["originator_version"],
+                    row["topic"],
+                    bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
 
     def select_lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
         """The (lookup, str(uuid)) pairs under which these subjects are found."""
