@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ import click
 import orjson
 from consent_ledger.cli._options import format_option, ledger_options, open_ledger
 
+from consent_ledger.bundle import verify_bundle
 from consent_ledger.checkpoint import VerifierKey, parse_verifier_key
 
 if TYPE_CHECKING:
@@ -54,6 +56,9 @@ def checkpoint(*, db: str, key_file: Path | None, print_key: bool) -> None:
 
 
 @click.command()
+@click.argument(
+    "bundle", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @ledger_options
 @click.option(
     "--public-key",
@@ -72,40 +77,79 @@ def checkpoint(*, db: str, key_file: Path | None, print_key: bool) -> None:
     "(repeatable).",
 )
 @format_option("text", "json")
-def verify(
+def verify(  # noqa: PLR0913 (one parameter per option)
     *,
+    bundle: Path | None,
     db: str,
     key_file: Path | None,
     public_keys: tuple[str, ...],
     kept: tuple[Path, ...],
     output_format: str,
 ) -> None:
-    """Prove the ledger's log is exactly as its checkpoints signed it.
+    """Prove a ledger's log, or a bundle exported from one, is exactly as it was signed.
 
-    Recomputes every event's leaf from the log, checks each checkpoint's signature and
-    root, and names the first position that changed, vanished or appeared. Exit status 0:
-    verified; 1: something failed (what, on stderr). Events recorded after the latest
-    checkpoint are counted, not covered: sign them with ``checkpoint``.
+    With BUNDLE (from ``export --bundle``): checks it offline, without the ledger or its
+    keys: the checkpoint's signature, every event against its leaf hash, the tree's root
+    (a complete bundle) or each event's audit path (a partial one), and consistency with
+    your kept checkpoints. Pass the key you were given with --public-key; otherwise the
+    key inside the bundle is used, and you are told to compare its id out of band.
+
+    Without BUNDLE: checks the ledger at --db. Recomputes every event's leaf from the
+    log, checks each checkpoint's signature and root, and names the first position that
+    changed, vanished or appeared. Events recorded after the latest checkpoint are
+    counted, not covered: sign them with ``checkpoint``.
+
+    Exit status 0: verified; 1: something failed (what, on stderr).
 
     \b
     Examples:
         consent-ledger verify
         consent-ledger verify --public-key ledger.pub --since checkpoints/2026-10-01.note
+        consent-ledger verify ada.bundle --public-key ledger.pub
     """
-    ledger = open_ledger(db, key_file)
-    keys = [_read_key(text) for text in public_keys] or None
+    keys = [_read_key(text) for text in public_keys]
     notes = [path.read_text(encoding="utf-8") for path in kept]
+    if bundle is not None:
+        _verify_bundle(bundle, keys, notes, output_format)
+        return
+    ledger = open_ledger(db, key_file)
     bar: ProgressBar[int]
     with click.progressbar(
         length=ledger.event_log.head(), label="verifying", file=sys.stderr
     ) as bar:
-        verification = ledger.verify(keys, since=notes, progress=bar.update)
+        verification = ledger.verify(keys or None, since=notes, progress=bar.update)
     if output_format == "json":
         click.echo(_json(verification))
     elif verification.ok:
         click.echo(_summary(verification))
     if not verification.ok:
         msg = f"verification failed: {verification.problem}"
+        raise click.ClickException(msg)
+
+
+def _verify_bundle(
+    path: Path, keys: list[VerifierKey], notes: list[str], output_format: str
+) -> None:
+    with path.open("rb") as lines:
+        result = verify_bundle(lines, keys, since=notes)
+    if output_format == "json":
+        data = dataclasses.asdict(result) | {"ok": result.ok}
+        click.echo(orjson.dumps(data).decode())
+    elif result.ok:
+        kind = "complete" if result.complete else "chosen events, each with its proof"
+        since = "".join(f"; extends your checkpoint {size:,}" for size in result.since)
+        click.echo(
+            f"verified: {result.events:,} events ({kind}) exactly as checkpoint "
+            f"{result.size:,} of {result.origin} signed{since}"
+        )
+    if result.ok and not result.pinned:
+        click.echo(
+            f"warning: checked with the key inside the bundle ({result.key}); compare it with "
+            "the key the ledger's operator gave you, or pass it with --public-key",
+            err=True,
+        )
+    if not result.ok:
+        msg = f"verification failed: {result.problem}"
         raise click.ClickException(msg)
 
 

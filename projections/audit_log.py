@@ -88,6 +88,7 @@ class AuditQuery:
     occurred_to: datetime | None = None
     recorded_from: datetime | None = None
     recorded_to: datetime | None = None
+    stream_types: tuple[str, ...] | None = None
     limit: int | None = None
 
 
@@ -193,8 +194,36 @@ class AuditLogView(View):
             streams.setdefault(stream_id, _Stream(None, None))
         return streams
 
-    def query(self, query: AuditQuery) -> Iterator[AuditRow]:
-        """Rows matching every filter given, in log order."""
+    def query(self, query: AuditQuery, *, page: int = 10_000) -> Iterator[AuditRow]:
+        """Rows matching every filter given, in log order, read a page at a time."""
+        for rows in self._pages(", ".join(COLUMNS), query, page):
+            yield from (_audit_row(row) for row in rows)
+
+    def matching_positions(self, query: AuditQuery, *, page: int = 50_000) -> Iterator[int]:
+        """The log positions of the events matching every filter given, ascending."""
+        for rows in self._pages("position", query, page):
+            yield from (int(row[0]) for row in rows)
+
+    def _pages(self, columns: str, query: AuditQuery, page: int) -> Iterator[list[tuple[Any, ...]]]:
+        """Matching rows in pages (keyset on position): memory stays flat."""
+        where, params = self._where(query)
+        remaining = query.limit
+        after = None
+        while remaining is None or remaining > 0:
+            size = page if remaining is None else min(page, remaining)
+            clauses = [*where, "position > ?"] if after is not None else where
+            sql = f"SELECT {columns} FROM {self.rows}"
+            if clauses:
+                sql += " WHERE " + " AND ".join(clauses)
+            sql += f" ORDER BY position LIMIT {int(size)}"
+            rows = self.database.query(sql, [*params, after] if after is not None else params)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+            remaining = None if remaining is None else remaining - len(rows)
+
+    def _where(self, query: AuditQuery) -> tuple[list[str], list[Any]]:
         where, params = [], []
         filters: list[tuple[str, Any]] = [
             ("business_id = ?", query.business_id),
@@ -219,14 +248,10 @@ class AuditLogView(View):
         if query.category is not None:
             where.append(f"position IN (SELECT position FROM {self.categories} WHERE category = ?)")
             params.append(query.category)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM {self.rows}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY position"
-        if query.limit is not None:
-            sql += f" LIMIT {int(query.limit)}"
-        for row in self.database.query(sql, params):
-            yield _audit_row(row)
+        if query.stream_types:
+            where.append(f"stream_type IN ({', '.join('?' * len(query.stream_types))})")
+            params.extend(query.stream_types)
+        return where, params
 
     def count(self) -> int:
         """How many events the view holds."""

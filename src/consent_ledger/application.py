@@ -631,6 +631,18 @@ class ConsentLedger(Application[UUID]):
             platform=record.platform(at, known_at),
         )
 
+    def reveal_identifier(self, subject_id: UUID) -> str | None:
+        """The identifier a person was first recorded under, opened with the master key.
+
+        None when the person is unknown or erased (their data key destroyed).
+        """
+        data_key = self._find_data_key(subject_id)
+        first = next(iter(self.events.get(subject_id, lte=1)), None)
+        if data_key is None or not isinstance(first, ConsentRecord.SubjectRegistered):
+            return None
+        value: str = data_key.open(first.identifier, version=1, purpose="identifier")
+        return value
+
     def get_history(self, identifier: Identifier | str, *, business_id: str) -> SubjectHistory:
         """Every event of a person's consent record, oldest first, personal data opened.
 

@@ -29,6 +29,7 @@ import orjson
 
 from .checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note, sign
 from .exceptions import ConsentLedgerError
+from .log import BEFORE_ALL
 from .merkle import HASH_SIZE, MerkleTree, TreeBuilder, leaf_hash
 from .values import utc_text
 
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 
 LEAF_RECORD_VERSION = 1
 PAGE = 10_000
-BEFORE_ALL = -(2**63)  # below every position: a row slipped in at 0 or below is still read
 
 
 def leaf_record(row: StoredRow) -> bytes:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 APP_NAME = "ConsentLedger"
 
 
+BEFORE_ALL = -(2**63)
+"""A position below every position: reading after it reads rows slipped in at 0 or below."""
+
 StoredRow: TypeAlias = tuple[int, str, int, str, bytes]
 """An event as stored: (position, stream id, stream version, topic, state bytes)."""
 
