@@ -14,10 +14,12 @@ from consent_ledger.cli.audit import audit
 from consent_ledger.cli.consent import change, confirm, marketing_preference, opt_in, opt_out
 from consent_ledger.cli.demo import demo
 from consent_ledger.cli.evidence import checkpoint, verify
+from consent_ledger.cli.export import export
 from consent_ledger.cli.ledger import business, init
 from consent_ledger.cli.notices import notice
 from consent_ledger.cli.projections import projections
 from consent_ledger.cli.reading import history, status
+from consent_ledger.cli.receipts import receipt
 from consent_ledger.cli.sending import audience, check
 from pydantic import ValidationError
 
@@ -70,9 +72,11 @@ for command in (
     marketing_preference,
     status,
     history,
+    receipt,
     check,
     audience,
     audit,
+    export,
     checkpoint,
     verify,
     projections,
