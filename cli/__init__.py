@@ -13,6 +13,7 @@ import click
 from consent_ledger.cli.audit import audit
 from consent_ledger.cli.consent import change, confirm, marketing_preference, opt_in, opt_out
 from consent_ledger.cli.demo import demo
+from consent_ledger.cli.dossier import dossier
 from consent_ledger.cli.evidence import checkpoint, verify
 from consent_ledger.cli.export import export
 from consent_ledger.cli.ledger import business, init
@@ -73,6 +74,7 @@ for command in (
     status,
     history,
     receipt,
+    dossier,
     check,
     audience,
     audit,
