@@ -21,7 +21,7 @@ from psycopg import sql
 
 from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut
 from consent_ledger.checkpoint import VerifierKey, sign
-from consent_ledger.integrity import IntegrityError, leaf_record
+from consent_ledger.integrity import IntegrityError, leaf_hashes, leaf_record
 from consent_ledger.merkle import consistency_proof, leaf_hash, verify_consistency, verify_inclusion
 from consent_ledger.stores import PostgresStore, parse_store
 
@@ -490,3 +490,8 @@ def test_a_kept_checkpoint_beyond_the_log_fails(ledger: ConsentLedger, raw: RawS
 
     assert not verification.ok
     assert f"checkpoint {kept.size}" in (verification.problem or "")
+
+
+@given(st.lists(stored_rows, max_size=5))
+def test_leaf_hashes_in_bulk_are_each_leaf_hash_of_its_record(rows: list[StoredRow]) -> None:
+    assert leaf_hashes(rows) == [leaf_hash(leaf_record(row)) for row in rows]

@@ -35,12 +35,6 @@ StoredRow: TypeAlias = tuple[int, str, int, str, bytes]
 """An event as stored: (position, stream id, stream version, topic, state bytes)."""
 
 
-def _dashed(stream_hex: str) -> str:
-    """A UUID's 32 hex digits in its canonical 8-4-4-4-12 form (as ``str(UUID(...))``)."""
-    h = stream_hex.lower()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
     """An event at its position in the log."""
@@ -113,12 +107,7 @@ class EventLog:
         hundreds of thousands of events a second.
         """
         if isinstance(self.recorder, SQLiteLedgerRecorder):
-            return [
-                (position, _dashed(stream_hex), version, topic, bytes(state))
-                for position, stream_hex, version, topic, state in self.recorder.select_rows(
-                    after, limit
-                )
-            ]
+            return self.recorder.select_rows(after, limit)
         return [
             (n.id, str(n.originator_id), n.originator_version, n.topic, bytes(n.state))
             for n in self.read_raw(after, limit)

@@ -142,8 +142,15 @@ class TreeBuilder:
         Args:
             leaf_hashes: The new leaves' hashes.
         """
-        for each in leaf_hashes:
-            self.append(each)
+        stack, size, sha256, prefix = self._stack, self._size, _sha256, _NODE_PREFIX
+        for leaf in leaf_hashes:  # append(), inlined: this loop runs once per event verified
+            node, carry = leaf, size
+            while carry & 1:
+                node = sha256(prefix + stack.pop() + node).digest()
+                carry >>= 1
+            stack.append(node)
+            size += 1
+        self._size = size
 
     def root(self) -> bytes:
         """The Merkle Tree Hash of the leaves appended so far.

@@ -147,6 +147,13 @@ class LedgerRecorder(Protocol):
         """One stream's stored events in order, as (position, id, version, topic, state)."""
 
 
+_DASHED_ID = (  # a stored 32-hex-digit id as str(UUID(...)) writes it
+    "lower(substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' || "
+    "substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' || "
+    "substr(originator_id, 21))"
+)
+
+
 def now_text() -> str:
     """The current time as stored in text columns."""
     return datetime.now(UTC).isoformat()
@@ -286,10 +293,11 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def select_rows(self, after: int, limit: int) -> list[tuple[int, str, int, str, bytes]]:
         """Up to ``limit`` stored events after ``after`` as plain rows, for hashing and export.
 
-        Each row is (position, stream id as 32 hex digits, stream version, topic, state).
+        Each row is (position, stream id in its 8-4-4-4-12 form, stream version, topic,
+        state); SQLite dashes the stored hex id itself, sparing Python a step per row.
         """
         select = (
-            "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
+            f"SELECT rowid, {_DASHED_ID}, originator_version, topic, state "  # noqa: S608
             f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
         )
         with self._reader_lock:
