@@ -495,3 +495,19 @@ def test_a_kept_checkpoint_beyond_the_log_fails(ledger: ConsentLedger, raw: RawS
 @given(st.lists(stored_rows, max_size=5))
 def test_leaf_hashes_in_bulk_are_each_leaf_hash_of_its_record(rows: list[StoredRow]) -> None:
     assert leaf_hashes(rows) == [leaf_hash(leaf_record(row)) for row in rows]
+
+
+def test_a_checkpoint_is_refused_when_the_kept_tree_state_was_altered(
+    ledger: ConsentLedger,
+) -> None:
+    """The next checkpoint grows from the last one: it must be the tree that was signed."""
+    record(ledger, 2)
+    signed = ledger.checkpoint()
+    record(ledger, 1, start=2)
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(f"UPDATE {evidence.checkpoints_table} SET frontier = ?", (b"\0" * 32 * 2,))
+
+    with pytest.raises(IntegrityError, match=f"kept state of checkpoint {signed.size}"):
+        ledger.checkpoint()
+    assert len(evidence.checkpoints()) == 1

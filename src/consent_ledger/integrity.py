@@ -183,8 +183,15 @@ class TamperEvidence:
     def checkpoint(self, private_key: Ed25519PrivateKey) -> SignedCheckpoint:
         """Add the leaves of every event since the last checkpoint, and sign the new head.
 
-        When nothing was recorded since, the latest checkpoint is returned as it is.
+        The new tree grows from the last signed one, so it is consistent with every
+        checkpoint signed before (C2SP: a log must never sign an inconsistent one); the
+        kept state it grows from is checked against the last signed root first. When
+        nothing was recorded since, the latest checkpoint is returned as it is.
+
+        Raises:
+            IntegrityError: the kept tree state does not match the last signed root.
         """
+        key = self.verifier_key(private_key)
         with self.database.transaction() as cursor:
             self.database.lock_table(cursor, self.checkpoints_table)
             rows = cursor.execute(
@@ -193,12 +200,12 @@ class TamperEvidence:
             )
             if rows:
                 size, frontier, after, note, signed_at = rows[0]
-                tree = TreeBuilder.resume(size, _split_hashes(bytes(frontier)))
+                tree = self._resume(size, bytes(frontier), _signed(note, signed_at, key))
             else:
                 tree, after, note = TreeBuilder(), BEFORE_ALL, None
             after = self._add_leaves(cursor, tree, after)
             if note is not None and tree.size == size:
-                return _signed(note, signed_at, self.verifier_key(private_key))
+                return _signed(note, signed_at, key)
             head = Checkpoint(self.origin, tree.size, tree.root())
             note = sign(head, self.origin, private_key)
             signed_at = utc_text(datetime.now(UTC))
@@ -208,7 +215,21 @@ class TamperEvidence:
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (tree.size, head.root, b"".join(tree.frontier), after, note, signed_at),
             )
-        return _signed(note, signed_at, self.verifier_key(private_key))
+        return _signed(note, signed_at, key)
+
+    def _resume(self, size: int, frontier: bytes, last: SignedCheckpoint) -> TreeBuilder:
+        """The last signed tree, from its kept frontier, once it is shown to be that tree."""
+        try:
+            tree = TreeBuilder.resume(size, _split_hashes(frontier))
+        except ValueError:
+            tree = None
+        if tree is None or last.size != size or tree.root() != last.checkpoint.root:
+            msg = (
+                f"the kept state of checkpoint {size} does not match its signed root: "
+                "nothing signed; run consent-ledger verify"
+            )
+            raise IntegrityError(msg)
+        return tree
 
     def _add_leaves(self, cursor: Cursor, tree: TreeBuilder, after: int) -> int:
         """Append the leaves of events after position ``after``; return the last position."""
