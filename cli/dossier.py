@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+from consent_ledger.cli._files import STDOUT, written
 from consent_ledger.cli._options import (
     business_option,
     identifier_argument,
@@ -20,7 +17,8 @@ from consent_ledger.cli._options import (
 
 from consent_ledger.dossier import gather_dossier, render_html
 
-STDOUT = "-"
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @click.command()
@@ -64,36 +62,9 @@ def dossier(  # noqa: PLR0913 (one parameter per option)
         parse_identifier(identifier, region),
         business_id=resolve_business(ledger, business_id),
     )
-    document = render_html(found)
-    if output == STDOUT:
-        sys.stdout.write(document)
-        return
-    path = Path(output or f"dossier-{found.subject_id}.html")
-    write_atomically(path, document)
-    click.echo(path)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: a file beside it, then a rename.
-
-    The file is created readable by its owner only (it holds personal data).
-
-    Raises:
-        click.ClickException: the file cannot be written there.
-    """
-    temporary: str | None = None
-    try:
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        Path(temporary).replace(path)
-    except OSError as e:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                Path(temporary).unlink()
-        msg = f"cannot write the dossier to {path}: {e.strerror or e}"
-        raise click.ClickException(msg) from e
+    document = render_html(found).encode()
+    path = output or f"dossier-{found.subject_id}.html"
+    with written(path) as out:
+        out.write(document)
+    if path != STDOUT:
+        click.echo(path)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
+from consent_ledger.cli._files import written
 from consent_ledger.cli._options import (
     TIME,
     business_option,
@@ -135,12 +134,12 @@ def export(  # noqa: PLR0913 (one parameter per option)
         _write_bundle(ledger, view, query, bundle_path)
     elif output_format == "csv":
         view = view or caught_up(ledger.event_log, view_db, db, AuditLogView)
-        with _opened(output) as out:
+        with written(output) as out:
             _write_csv(ledger, view.query(query), out, reveal=reveal)
     else:
         positions = list(view.matching_positions(query)) if view is not None else None
         total = len(positions) if positions is not None else ledger.event_log.head()
-        with _opened(output) as out, _progress(total, "exporting") as advance:
+        with written(output) as out, _progress(total, "exporting") as advance:
             rows = stored_events(ledger.event_log, positions)
             write_jsonl(
                 rows, out.write, reveal=_revealer(ledger) if reveal else None, progress=advance
@@ -174,10 +173,10 @@ def _write_bundle(
         notices = view.matching_positions(AuditQuery(stream_types=("Business", "Notice")))
         positions = list(dict.fromkeys(heapq.merge(chosen, notices)))
     total = len(positions) if positions is not None else ledger.event_log.head()
-    with _opened(path) as out, _progress(total, "bundling") as advance:
-        signed, written = write_bundle(ledger, out.write, positions, progress=advance)
+    with written(path) as out, _progress(total, "bundling") as advance:
+        signed, count = write_bundle(ledger, out.write, positions, progress=advance)
     click.echo(
-        f"{path}: {written:,} events under checkpoint {signed.size:,} "
+        f"{path}: {count:,} events under checkpoint {signed.size:,} "
         f"({'complete' if positions is None else 'chosen events, with proofs'})",
         err=True,
     )
@@ -212,28 +211,6 @@ def _revealer(ledger: ConsentLedger) -> Callable[[str], str | None]:
         return ledger.reveal_identifier(UUID(stream_id))
 
     return reveal
-
-
-@contextlib.contextmanager
-def _opened(path: Path) -> Iterator[BinaryIO]:
-    """stdout, or a file written in full or not at all (a temporary file, then renamed)."""
-    if str(path) == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    folder = path.resolve().parent
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
-    except OSError as e:
-        msg = f"cannot write {path}: {e.strerror}"
-        raise click.ClickException(msg) from e
-    try:
-        with os.fdopen(handle, "wb") as out:
-            yield out
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager

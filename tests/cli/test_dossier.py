@@ -117,9 +117,7 @@ def test_an_unwritable_path_is_an_error_and_leaves_nothing(
 
     result = refused(runner, ADA, "--db", db, "-o", str(target))
 
-    assert result.stderr == (
-        f"Error: cannot write the dossier to {target}: No such file or directory\n"
-    )
+    assert result.stderr == (f"Error: cannot write {target}: No such file or directory\n")
     assert not target.parent.exists()
 
 
@@ -130,8 +128,8 @@ def test_a_directory_in_the_way_is_an_error_and_leaves_nothing(
 
     result = refused(runner, ADA, "--db", db, "-o", str(tmp_path / "ada.html"))
 
-    assert result.stderr.startswith(f"Error: cannot write the dossier to {tmp_path / 'ada.html'}: ")
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert result.stderr.startswith(f"Error: cannot write {tmp_path / 'ada.html'}: ")
+    assert not list(tmp_path.glob(".ada.html.*"))
 
 
 def test_the_help_has_an_example(runner: CliRunner) -> None:
