@@ -117,7 +117,7 @@ def verify(  # noqa: PLR0913 (one parameter per option)
     with click.progressbar(
         length=ledger.event_log.head(), label="verifying", file=sys.stderr
     ) as bar:
-        verification = ledger.verify(keys or None, since=notes, progress=bar.update)
+        verification = ledger.verify(keys or None, since=notes, progress=bar.update, workers=None)
     if output_format == "json":
         click.echo(_json(verification))
     elif verification.ok:

@@ -25,7 +25,7 @@ from consent_ledger.integrity import IntegrityError, leaf_hashes, leaf_record
 from consent_ledger.merkle import consistency_proof, leaf_hash, verify_consistency, verify_inclusion
 from consent_ledger.stores import PostgresStore, parse_store
 
-from .conftest import BUSINESS
+from .conftest import BUSINESS, StoreFactory, new_ledger
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -511,3 +511,49 @@ def test_a_checkpoint_is_refused_when_the_kept_tree_state_was_altered(
     with pytest.raises(IntegrityError, match=f"kept state of checkpoint {signed.size}"):
         ledger.checkpoint()
     assert len(evidence.checkpoints()) == 1
+
+
+# Hashing in worker processes (large SQLite logs) finds exactly what one process finds.
+
+
+def change_one(raw: RawStore, positions: list[int]) -> None:
+    raw.set_state(positions[8], flip_a_byte(bytes(raw.row(positions[8])[3])))
+
+
+def delete_one(raw: RawStore, positions: list[int]) -> None:
+    raw.delete(positions[8])
+
+
+def insert_one(raw: RawStore, positions: list[int]) -> None:
+    stream, _, topic, state = raw.row(positions[3])
+    raw.insert(0, (stream, 99, topic, state))
+
+
+def swap_two(raw: RawStore, positions: list[int]) -> None:
+    raw.swap(positions[5], positions[11])
+
+
+def leave_alone(raw: RawStore, positions: list[int]) -> None:
+    del raw, positions
+
+
+TAMPERINGS = {f.__name__: f for f in (leave_alone, change_one, delete_one, insert_one, swap_two)}
+
+
+@pytest.mark.parametrize("tampering", TAMPERINGS)
+def test_workers_find_what_one_process_finds(tmp_path: Path, tampering: str) -> None:
+    """Worker processes hash SQLite logs (PostgreSQL logs are hashed in one process)."""
+    ledger, db, _ = new_ledger(StoreFactory("sqlite", tmp_path))
+    raw = RawStore(db)
+    tampered(ledger, raw)
+    TAMPERINGS[tampering](raw, raw.positions())
+    raw.close()
+    evidence = ledger.tamper_evidence
+    keys = [ledger.verifier_key()]
+
+    alone = evidence.verify(keys, workers=1)
+    with_workers = evidence.verify(keys, workers=2)
+
+    ledger.close()
+    assert with_workers == alone
+    assert alone.ok == (tampering == "leave_alone")

@@ -303,16 +303,19 @@ class ConsentLedger(Application[UUID]):
         *,
         since: Sequence[str] = (),
         progress: Callable[[int], None] | None = None,
+        workers: int | None = 1,
     ) -> Verification:
         """Check every stored event against every signed checkpoint.
 
         ``keys``: the verifier keys to trust (default: this ledger's own, from its master
         key; an auditor passes the key they were given). ``since``: signed checkpoints
         kept outside the ledger, which the log must extend: a log rewritten and signed
-        again by the key's holder fails against them.
+        again by the key's holder fails against them. ``workers``: processes that hash
+        leaves on SQLite (``None``: one per CPU for a large log; see
+        :func:`consent_ledger.integrity.leaf_pages`).
         """
         trusted = list(keys) if keys is not None else [self.verifier_key()]
-        return self.tamper_evidence.verify(trusted, since=since, progress=progress)
+        return self.tamper_evidence.verify(trusted, since=since, progress=progress, workers=workers)
 
     def _signing_key(self) -> Ed25519PrivateKey:
         return self._keyring.checkpoint_key(self.event_log.ledger_id)

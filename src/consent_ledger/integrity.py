@@ -21,11 +21,17 @@ proofs; trust rests on the signed roots alone.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import itertools
+import multiprocessing
+import os
+import sqlite3
+import urllib.parse
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import orjson
 
@@ -33,6 +39,8 @@ from .checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note, sig
 from .exceptions import ConsentLedgerError
 from .log import BEFORE_ALL
 from .merkle import HASH_SIZE, MerkleTree, TreeBuilder, leaf_hash
+from .persistence import select_rows_between
+from .stores import SQLiteStore
 from .values import utc_text
 
 if TYPE_CHECKING:
@@ -83,6 +91,76 @@ def leaf_hashes(rows: Iterable[StoredRow]) -> list[bytes]:
         ).digest()
         for position, stream_id, version, topic, state in rows
     ]
+
+
+LeafPage: TypeAlias = tuple[list[int], list[bytes]]
+"""A page of the log as leaves: positions, and their leaf hashes."""
+PARALLEL_FROM = 200_000  # events: below this, starting worker processes costs more than it saves
+
+
+@contextlib.contextmanager
+def leaf_pages(
+    log: EventLog, after: int, *, workers: int | None = 1
+) -> Iterator[Iterator[LeafPage]]:
+    """The leaves of the events after ``after``, page by page, in log order.
+
+    Hashing is the cost of checkpointing and verifying a large log, and reading and
+    hashing a page needs nothing from another page: on SQLite, with ``workers`` > 1
+    (``None``: one per CPU once there are :data:`PARALLEL_FROM` events to read), worker
+    processes each read and hash whole pages of positions through connections of their
+    own, while this process builds the tree. Pages come back in order; events recorded
+    meanwhile are read here afterwards. Workers are started with ``spawn``: a program
+    that asks for them must guard its entry point (``if __name__ == "__main__":``), as
+    multiprocessing requires; the command line does.
+    """
+    path = log.store.path if isinstance(log.store, SQLiteStore) else None
+    head = log.head()
+    if workers is None:
+        workers = (os.cpu_count() or 1) if head - max(after, 0) >= PARALLEL_FROM else 1
+    if path is None or workers < 2:  # noqa: PLR2004 (one worker is no parallelism)
+        yield _read_pages(log, after)
+        return
+    bounds = sorted({after, *range(max(after, 0), head, PAGE), max(after, head)})
+    ranges = [(str(path), low, high) for low, high in itertools.pairwise(bounds)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield itertools.chain(
+            _parallel_pages(pool, ranges, ahead=2 * workers),
+            _read_pages(log, max(after, head)),  # events recorded meanwhile
+        )
+
+
+def _read_pages(log: EventLog, after: int) -> Iterator[LeafPage]:
+    while page := log.read_stored(after, PAGE):
+        yield [row[0] for row in page], leaf_hashes(page)
+        after = page[-1][0]
+
+
+def _parallel_pages(
+    pool: ProcessPoolExecutor, ranges: list[tuple[str, int, int]], *, ahead: int
+) -> Iterator[LeafPage]:
+    """Each range's leaves from the pool, in order, with a few ranges in flight (memory flat)."""
+    waiting = iter(ranges)
+    pending: collections.deque[Future[LeafPage]] = collections.deque(
+        pool.submit(_hash_range, *task) for task in itertools.islice(waiting, ahead)
+    )
+    while pending:
+        positions, digests = pending.popleft().result()
+        pending.extend(pool.submit(_hash_range, *task) for task in itertools.islice(waiting, 1))
+        if positions:
+            yield positions, digests
+
+
+_READERS: dict[str, sqlite3.Connection] = {}
+
+
+def _hash_range(path: str, low: int, high: int) -> LeafPage:
+    """In a worker process: the leaves of the events at low < position <= high."""
+    reader = _READERS.get(path)
+    if reader is None:
+        uri = f"file:{urllib.parse.quote(path)}?mode=ro"
+        reader = _READERS[path] = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    rows = select_rows_between(reader, low, high)
+    return [row[0] for row in rows], leaf_hashes(rows)
 
 
 def origin(ledger_id: str) -> str:
@@ -233,19 +311,18 @@ class TamperEvidence:
 
     def _add_leaves(self, cursor: Cursor, tree: TreeBuilder, after: int) -> int:
         """Append the leaves of events after position ``after``; return the last position."""
-        while page := self.log.read_stored(after, PAGE):
-            digests = leaf_hashes(page)
-            first = tree.size
-            tree.extend(digests)
-            rows = [
-                (first + i, row[0], digest)
-                for i, (row, digest) in enumerate(zip(page, digests, strict=True))
-            ]
-            cursor.execute_many(
-                f"INSERT INTO {self.leaves} (leaf_index, position, leaf_hash) VALUES (?, ?, ?)",
-                rows,
-            )
-            after = page[-1][0]
+        with leaf_pages(self.log, after) as pages:
+            for positions, digests in pages:
+                first = tree.size
+                tree.extend(digests)
+                cursor.execute_many(
+                    f"INSERT INTO {self.leaves} (leaf_index, position, leaf_hash) VALUES (?, ?, ?)",
+                    [
+                        (first + i, p, d)
+                        for i, (p, d) in enumerate(zip(positions, digests, strict=True))
+                    ],
+                )
+                after = positions[-1]
         return after
 
     # Reading.
@@ -340,6 +417,7 @@ class TamperEvidence:
         *,
         since: Sequence[str] = (),
         progress: Callable[[int], None] | None = None,
+        workers: int | None = 1,
     ) -> Verification:
         """Check every stored event against every signed checkpoint.
 
@@ -348,6 +426,8 @@ class TamperEvidence:
         ``since``: signed notes of checkpoints kept outside the ledger (by an auditor);
         the log must extend each of them too, which a log rewritten and signed again by
         the key's holder cannot. ``progress`` is called with the events read per page.
+        ``workers``: processes that hash leaves on SQLite (see :func:`leaf_pages`;
+        ``None``: one per CPU for a large log).
         """
         own = self.checkpoints()
         heads: list[Checkpoint] = []
@@ -364,7 +444,9 @@ class TamperEvidence:
             heads.append(head)
         covered = own[-1].size if own else 0
         heads.sort(key=lambda head: head.size)
-        return _Replay(self, heads, covered, progress, len(own)).run()
+        replay = _Replay(self, heads, covered, progress, len(own))
+        with leaf_pages(self.log, BEFORE_ALL, workers=workers) as pages:
+            return replay.run(pages)
 
 
 class _Replay:
@@ -387,14 +469,12 @@ class _Replay:
         self.kept = evidence.stored_leaves(covered)
         self.first_difference: tuple[int, str] | None = None
 
-    def run(self) -> Verification:
+    def run(self, pages: Iterator[LeafPage]) -> Verification:
         failed = self._check_due()  # a checkpoint of the empty log, if any
-        after = BEFORE_ALL
-        while failed is None and (page := self.evidence.log.read_stored(after, PAGE)):
-            failed = self._take(page)
-            after = page[-1][0]
+        while failed is None and (page := next(pages, None)) is not None:
+            failed = self._take(*page)
             if self.progress is not None:
-                self.progress(len(page))
+                self.progress(len(page[0]))
         if failed is None and self.due:
             failed = self._ended_early()
         if failed is not None:
@@ -408,11 +488,10 @@ class _Replay:
             return self._result(problem, position)
         return self._result(None, None)
 
-    def _take(self, page: list[StoredRow]) -> Checkpoint | None:
-        """Add a page of events to the tree; return a checkpoint whose root it misses."""
-        digests = leaf_hashes(page)
+    def _take(self, positions: list[int], digests: list[bytes]) -> Checkpoint | None:
+        """Add a page of leaves to the tree; return a checkpoint whose root it misses."""
         if self.tree.size < self.covered and self.first_difference is None:
-            self._compare_page(page, digests)
+            self._compare_page(positions, digests)
         start = 0
         while start < len(digests):  # up to each signed size in the page, then the rest
             end = len(digests)
@@ -425,17 +504,15 @@ class _Replay:
                 return failed
         return None
 
-    def _compare_page(self, page: list[StoredRow], digests: list[bytes]) -> None:
-        """Compare a page with the kept leaves in bulk; row by row only where they part."""
-        count = min(len(page), self.covered - self.tree.size)
+    def _compare_page(self, positions: list[int], digests: list[bytes]) -> None:
+        """Compare a page with the kept leaves in bulk; one by one only where they part."""
+        count = min(len(positions), self.covered - self.tree.size)
         kept = list(itertools.islice(self.kept, count))
-        if [p for p, _ in kept] == [row[0] for row in page[:count]] and [
-            d for _, d in kept
-        ] == digests[:count]:
+        if [p for p, _ in kept] == positions[:count] and [d for _, d in kept] == digests[:count]:
             return
         self.kept = itertools.chain(kept, self.kept)
-        for row, digest in zip(page[:count], digests, strict=False):
-            self._compare(row[0], digest)
+        for position, digest in zip(positions[:count], digests, strict=False):
+            self._compare(position, digest)
             if self.first_difference is not None:
                 return
 

@@ -333,3 +333,20 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 rows = self._reader_connection().execute(select, chunk).fetchall()
             keys.update((by_hex[hex_id], wrapped) for hex_id, wrapped in rows)
         return keys
+
+
+def select_rows_between(
+    connection: sqlite3.Connection, low: int, high: int, table: str = "stored_events"
+) -> list[tuple[int, str, int, str, bytes]]:
+    """Stored events at positions low < position <= high, as ``select_rows`` reads them.
+
+    For readers with a connection of their own (hashing in other processes).
+    """
+    select = (
+        f"SELECT rowid, {_DASHED_ID}, originator_version, topic, state "  # noqa: S608
+        f"FROM {table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
+    )
+    rows: list[tuple[int, str, int, str, bytes]] = connection.execute(
+        select, (low, high)
+    ).fetchall()
+    return rows
