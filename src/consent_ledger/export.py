@@ -84,15 +84,56 @@ def write_jsonl(
 ) -> int:
     """Write ``rows`` as export lines; return how many. ``reveal`` opens a stream's identifier."""
     count = 0
-    chunk: list[bytes] = []
+    for page in _pages(rows):
+        if reveal is None:
+            lines = jsonl_lines(page)
+        else:
+            lines = [jsonl_line(row, reveal(row[1]) if _NAMES[row[3]][2] else None) for row in page]
+        count += _flush(lines, write, progress)
+    return count
+
+
+def jsonl_lines(rows: Iterable[StoredRow]) -> list[bytes]:
+    """:func:`jsonl_line` of each row (no identifiers), by byte formatting: the export's loop.
+
+    A test holds the two equal.
+    """
+    names = _NAMES
+    return [
+        _LINE % (position, names[topic][0], stream_id.encode(), version, names[topic][1], state)
+        for position, stream_id, version, topic, state in rows
+    ]
+
+
+_LINE = (
+    b'{"position":%d,"stream_type":%s,"stream_id":"%s","stream_version":%d,'
+    b'"event_type":%s,"event":%s}\n'
+)
+
+
+class _TopicNames(dict[str, tuple[bytes, bytes, bool]]):
+    """topic -> (stream type as JSON, event type as JSON, whether it is a person's)."""
+
+    def __missing__(self, topic: str) -> tuple[bytes, bytes, bool]:
+        stream_type, event_type = event_types(topic)
+        names = (orjson.dumps(stream_type), orjson.dumps(event_type), stream_type == PERSON)
+        self[topic] = names
+        return names
+
+
+PERSON = "ConsentRecord"  # the stream type whose events belong to one person
+_NAMES = _TopicNames()
+
+
+def _pages(rows: Iterable[StoredRow]) -> Iterator[list[StoredRow]]:
+    page: list[StoredRow] = []
     for row in rows:
-        identifier = None
-        if reveal is not None and event_types(row[3])[0] == "ConsentRecord":
-            identifier = reveal(row[1])
-        chunk.append(jsonl_line(row, identifier))
-        if len(chunk) == PAGE:
-            count += _flush(chunk, write, progress)
-    return count + _flush(chunk, write, progress)
+        page.append(row)
+        if len(page) == PAGE:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def _flush(
@@ -101,7 +142,6 @@ def _flush(
     count = len(chunk)
     if count:
         write(b"".join(chunk))
-        chunk.clear()
         if progress is not None:
             progress(count)
     return count
