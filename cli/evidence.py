@@ -46,7 +46,7 @@ def checkpoint(*, db: str, key_file: Path | None, print_key: bool) -> None:
         click.echo(ledger.verifier_key().text)
         return
     before = ledger.tamper_evidence.latest()
-    signed = ledger.checkpoint()
+    signed = ledger.checkpoint(workers=None)
     click.echo(signed.note, nl=False)
     if before is not None and before.size == signed.size:
         click.echo(f"nothing recorded since checkpoint {signed.size:,}: kept as it was", err=True)

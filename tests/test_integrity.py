@@ -19,16 +19,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg import sql
 
-from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut
+from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut, integrity
 from consent_ledger.checkpoint import VerifierKey, sign
 from consent_ledger.integrity import IntegrityError, leaf_hashes, leaf_record
-from consent_ledger.merkle import consistency_proof, leaf_hash, verify_consistency, verify_inclusion
+from consent_ledger.merkle import (
+    TreeBuilder,
+    consistency_proof,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from consent_ledger.stores import PostgresStore, parse_store
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from consent_ledger.log import StoredRow
@@ -540,10 +546,20 @@ def leave_alone(raw: RawStore, positions: list[int]) -> None:
 TAMPERINGS = {f.__name__: f for f in (leave_alone, change_one, delete_one, insert_one, swap_two)}
 
 
+@pytest.mark.parametrize("page", [4, 8192])
 @pytest.mark.parametrize("tampering", TAMPERINGS)
-def test_workers_find_what_one_process_finds(tmp_path: Path, tampering: str) -> None:
-    """Worker processes hash SQLite logs (PostgreSQL logs are hashed in one process)."""
+def test_workers_find_what_one_process_finds(
+    tmp_path: Path, tampering: str, page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker processes hash SQLite logs (PostgreSQL logs are hashed in one process).
+
+    With pages of 4 positions, whole pages join the tree as perfect subtrees, except
+    where a checkpoint's size falls inside one.
+    """
+    monkeypatch.setattr(integrity, "PARALLEL_PAGE", page)
     ledger, db, _ = new_ledger(StoreFactory("sqlite", tmp_path))
+    record(ledger, 3)
+    ledger.checkpoint()  # a checkpoint inside a page, before the one tampered() signs
     raw = RawStore(db)
     tampered(ledger, raw)
     TAMPERINGS[tampering](raw, raw.positions())
@@ -552,8 +568,24 @@ def test_workers_find_what_one_process_finds(tmp_path: Path, tampering: str) -> 
     keys = [ledger.verifier_key()]
 
     alone = evidence.verify(keys, workers=1)
+    subtrees = count_calls(monkeypatch, TreeBuilder, "append_subtree")
     with_workers = evidence.verify(keys, workers=2)
 
     ledger.close()
     assert with_workers == alone
     assert alone.ok == (tampering == "leave_alone")
+    if page == 4:  # the test would prove nothing if no page went in whole
+        assert subtrees() > 0
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> Callable[[], int]:
+    """Count the calls to ``owner.name`` from now on (in this process)."""
+    calls = [0]
+    original = getattr(owner, name)
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return lambda: calls[0]

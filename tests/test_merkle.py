@@ -297,6 +297,29 @@ class TestRoot:
         assert resumed.size == len(leaves)
         assert resumed.root() == root(leaves)
 
+    @given(st.integers(0, 6), st.integers(0, 5), st.integers(0, 40))
+    def test_a_perfect_subtree_appended_at_once_grows_the_same_tree(
+        self, height: int, blocks: int, tail: int
+    ) -> None:
+        size = 1 << height
+        leaves = make_leaves(size * blocks + tail)
+        tree = TreeBuilder()
+        for block in range(blocks):
+            tree.append_subtree(root(leaves[block * size : (block + 1) * size]), size)
+        tree.extend(leaves[size * blocks :])
+
+        assert tree.size == len(leaves)
+        assert tree.root() == root(leaves)
+
+    def test_a_subtree_that_does_not_fit_is_refused(self) -> None:
+        tree = TreeBuilder()
+        tree.extend(LEAVES[:3])
+
+        with pytest.raises(ValueError, match="do not form a perfect subtree"):
+            tree.append_subtree(root(LEAVES[:2]), 2)
+        with pytest.raises(ValueError, match="do not form a perfect subtree"):
+            TreeBuilder().append_subtree(root(LEAVES[:3]), 3)
+
     def test_a_frontier_of_the_wrong_length_is_refused(self) -> None:
         """Three leaves have two perfect subtrees: one hash cannot resume them."""
         with pytest.raises(ValueError, match="2 hashes"):

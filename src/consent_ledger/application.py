@@ -286,12 +286,14 @@ class ConsentLedger(Application[UUID]):
             self._tamper_evidence = TamperEvidence(log, open_view_database(log.store))
         return self._tamper_evidence
 
-    def checkpoint(self) -> SignedCheckpoint:
+    def checkpoint(self, *, workers: int | None = 1) -> SignedCheckpoint:
         """Cover every event recorded so far by a new checkpoint signed with the ledger's key.
 
         Returns the latest checkpoint unchanged when nothing was recorded since.
+        ``workers``: processes that hash leaves on SQLite (``None``: one per CPU when
+        many events are new; see :func:`consent_ledger.integrity.leaf_pages`).
         """
-        return self.tamper_evidence.checkpoint(self._signing_key())
+        return self.tamper_evidence.checkpoint(self._signing_key(), workers=workers)
 
     def verifier_key(self) -> VerifierKey:
         """The public key that verifies this ledger's checkpoints: give it to auditors."""

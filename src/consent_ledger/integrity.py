@@ -31,7 +31,7 @@ import urllib.parse
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
 
@@ -39,6 +39,7 @@ from .checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note, sig
 from .exceptions import ConsentLedgerError
 from .log import BEFORE_ALL
 from .merkle import HASH_SIZE, MerkleTree, TreeBuilder, leaf_hash
+from .merkle import root as merkle_root
 from .persistence import select_rows_between
 from .stores import SQLiteStore
 from .values import utc_text
@@ -93,9 +94,20 @@ def leaf_hashes(rows: Iterable[StoredRow]) -> list[bytes]:
     ]
 
 
-LeafPage: TypeAlias = tuple[list[int], list[bytes]]
-"""A page of the log as leaves: positions, and their leaf hashes."""
+class LeafPage(NamedTuple):
+    """A page of the log as leaves: positions, leaf hashes, and their subtree's root.
+
+    ``root`` is set when the page holds a power of two of leaves: if they sit at an
+    aligned place in the tree, the tree takes them as one perfect subtree.
+    """
+
+    positions: list[int]
+    digests: list[bytes]
+    root: bytes | None = None
+
+
 PARALLEL_FROM = 200_000  # events: below this, starting worker processes costs more than it saves
+PARALLEL_PAGE = 1 << 13  # positions per worker task: a power of two, so pages are subtrees
 
 
 @contextlib.contextmanager
@@ -120,7 +132,7 @@ def leaf_pages(
     if path is None or workers < 2:  # noqa: PLR2004 (one worker is no parallelism)
         yield _read_pages(log, after)
         return
-    bounds = sorted({after, *range(max(after, 0), head, PAGE), max(after, head)})
+    bounds = sorted({after, *range(max(after, 0), head, PARALLEL_PAGE), max(after, head)})
     ranges = [(str(path), low, high) for low, high in itertools.pairwise(bounds)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield itertools.chain(
@@ -131,7 +143,7 @@ def leaf_pages(
 
 def _read_pages(log: EventLog, after: int) -> Iterator[LeafPage]:
     while page := log.read_stored(after, PAGE):
-        yield [row[0] for row in page], leaf_hashes(page)
+        yield LeafPage([row[0] for row in page], leaf_hashes(page))
         after = page[-1][0]
 
 
@@ -144,10 +156,10 @@ def _parallel_pages(
         pool.submit(_hash_range, *task) for task in itertools.islice(waiting, ahead)
     )
     while pending:
-        positions, digests = pending.popleft().result()
+        page = pending.popleft().result()
         pending.extend(pool.submit(_hash_range, *task) for task in itertools.islice(waiting, 1))
-        if positions:
-            yield positions, digests
+        if page.positions:
+            yield page
 
 
 _READERS: dict[str, sqlite3.Connection] = {}
@@ -160,7 +172,9 @@ def _hash_range(path: str, low: int, high: int) -> LeafPage:
         uri = f"file:{urllib.parse.quote(path)}?mode=ro"
         reader = _READERS[path] = sqlite3.connect(uri, uri=True, check_same_thread=False)
     rows = select_rows_between(reader, low, high)
-    return [row[0] for row in rows], leaf_hashes(rows)
+    digests = leaf_hashes(rows)
+    perfect = len(digests) > 0 and len(digests) & (len(digests) - 1) == 0
+    return LeafPage([row[0] for row in rows], digests, merkle_root(digests) if perfect else None)
 
 
 def origin(ledger_id: str) -> str:
@@ -258,13 +272,17 @@ class TamperEvidence:
 
     # Signing.
 
-    def checkpoint(self, private_key: Ed25519PrivateKey) -> SignedCheckpoint:
+    def checkpoint(
+        self, private_key: Ed25519PrivateKey, *, workers: int | None = 1
+    ) -> SignedCheckpoint:
         """Add the leaves of every event since the last checkpoint, and sign the new head.
 
         The new tree grows from the last signed one, so it is consistent with every
         checkpoint signed before (C2SP: a log must never sign an inconsistent one); the
         kept state it grows from is checked against the last signed root first. When
         nothing was recorded since, the latest checkpoint is returned as it is.
+
+        ``workers``: processes that hash leaves on SQLite (see :func:`leaf_pages`).
 
         Raises:
             IntegrityError: the kept tree state does not match the last signed root.
@@ -281,7 +299,7 @@ class TamperEvidence:
                 tree = self._resume(size, bytes(frontier), _signed(note, signed_at, key))
             else:
                 tree, after, note = TreeBuilder(), BEFORE_ALL, None
-            after = self._add_leaves(cursor, tree, after)
+            after = self._add_leaves(cursor, tree, after, workers)
             if note is not None and tree.size == size:
                 return _signed(note, signed_at, key)
             head = Checkpoint(self.origin, tree.size, tree.root())
@@ -309,10 +327,12 @@ class TamperEvidence:
             raise IntegrityError(msg)
         return tree
 
-    def _add_leaves(self, cursor: Cursor, tree: TreeBuilder, after: int) -> int:
+    def _add_leaves(
+        self, cursor: Cursor, tree: TreeBuilder, after: int, workers: int | None
+    ) -> int:
         """Append the leaves of events after position ``after``; return the last position."""
-        with leaf_pages(self.log, after) as pages:
-            for positions, digests in pages:
+        with leaf_pages(self.log, after, workers=workers) as pages:
+            for positions, digests, _ in pages:
                 first = tree.size
                 tree.extend(digests)
                 cursor.execute_many(
@@ -356,6 +376,15 @@ class TamperEvidence:
             for _, position, digest in rows:
                 yield position, bytes(digest)
             start = rows[-1][0] + 1
+
+    def kept_leaves(self, start: int, count: int) -> list[tuple[int, bytes]]:
+        """Up to ``count`` kept leaves from leaf ``start`` on, as (position, leaf hash)."""
+        rows: list[tuple[int, bytes]] = self.database.query(  # (int, bytes) from both drivers
+            f"SELECT position, leaf_hash FROM {self.leaves} "
+            "WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?",
+            (start, count),
+        )
+        return rows
 
     # Proving.
 
@@ -466,15 +495,14 @@ class _Replay:
         self.progress = progress
         self.checkpoints = checkpoints
         self.tree = TreeBuilder()
-        self.kept = evidence.stored_leaves(covered)
         self.first_difference: tuple[int, str] | None = None
 
     def run(self, pages: Iterator[LeafPage]) -> Verification:
         failed = self._check_due()  # a checkpoint of the empty log, if any
         while failed is None and (page := next(pages, None)) is not None:
-            failed = self._take(*page)
+            failed = self._take(page)
             if self.progress is not None:
-                self.progress(len(page[0]))
+                self.progress(len(page.positions))
         if failed is None and self.due:
             failed = self._ended_early()
         if failed is not None:
@@ -488,10 +516,15 @@ class _Replay:
             return self._result(problem, position)
         return self._result(None, None)
 
-    def _take(self, positions: list[int], digests: list[bytes]) -> Checkpoint | None:
+    def _take(self, page: LeafPage) -> Checkpoint | None:
         """Add a page of leaves to the tree; return a checkpoint whose root it misses."""
+        positions, digests, root = page
         if self.tree.size < self.covered and self.first_difference is None:
             self._compare_page(positions, digests)
+        count, size = len(digests), self.tree.size
+        if root is not None and size % count == 0 and not self._due_within(size, size + count):
+            self.tree.append_subtree(root, count)  # a perfect subtree: one step, not count
+            return self._check_due()
         start = 0
         while start < len(digests):  # up to each signed size in the page, then the rest
             end = len(digests)
@@ -504,15 +537,18 @@ class _Replay:
                 return failed
         return None
 
+    def _due_within(self, low: int, high: int) -> bool:
+        """Whether a checkpoint's size falls strictly inside (low, high)."""
+        return bool(self.due) and low < self.due[0].size < high
+
     def _compare_page(self, positions: list[int], digests: list[bytes]) -> None:
         """Compare a page with the kept leaves in bulk; one by one only where they part."""
         count = min(len(positions), self.covered - self.tree.size)
-        kept = list(itertools.islice(self.kept, count))
+        kept = self.evidence.kept_leaves(self.tree.size, count)
         if [p for p, _ in kept] == positions[:count] and [d for _, d in kept] == digests[:count]:
             return
-        self.kept = itertools.chain(kept, self.kept)
-        for position, digest in zip(positions[:count], digests, strict=False):
-            self._compare(position, digest)
+        for index, (position, digest) in enumerate(zip(positions[:count], digests, strict=False)):
+            self._compare(position, digest, kept[index] if index < len(kept) else None)
             if self.first_difference is not None:
                 return
 
@@ -527,16 +563,13 @@ class _Replay:
     def _ended_early(self) -> Checkpoint:
         """The log ends before a signed size: events were deleted."""
         if self.first_difference is None:
-            missing = next(self.kept, None)
-            if missing is not None:
-                self.first_difference = (missing[0], "was deleted from the log")
+            missing = self.evidence.kept_leaves(self.tree.size, 1)
+            if missing:
+                self.first_difference = (missing[0][0], "was deleted from the log")
         return self.due[0]
 
-    def _compare(self, position: int, digest: bytes) -> None:
+    def _compare(self, position: int, digest: bytes, kept: tuple[int, bytes] | None) -> None:
         """Note the first place where the log and the kept leaves part."""
-        if self.first_difference is not None:
-            return
-        kept = next(self.kept, None)
         if kept is None:
             self.first_difference = (position, "is missing")
         elif kept[0] < position:

@@ -152,6 +152,23 @@ class TreeBuilder:
             size += 1
         self._size = size
 
+    def append_subtree(self, subtree_root: bytes, size: int) -> None:
+        """Add ``size`` leaves at once, by the root of the perfect subtree they form.
+
+        Raises:
+            ValueError: ``size`` is not a power of two, or the tree's size is not a
+                multiple of it (the leaves would not form one subtree of this tree).
+        """
+        if size < 1 or size & (size - 1) or self._size % size:
+            msg = f"{size} leaves after {self._size} do not form a perfect subtree"
+            raise ValueError(msg)
+        node, carry = subtree_root, self._size // size
+        while carry & 1:
+            node = node_hash(self._stack.pop(), node)
+            carry >>= 1
+        self._stack.append(node)
+        self._size += size
+
     def root(self) -> bytes:
         """The Merkle Tree Hash of the leaves appended so far.
 
