@@ -31,6 +31,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
+from .commands import OptIn, OptOut
 from .database import open_view_database
 from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion
 from .eligibility import (
@@ -61,6 +62,7 @@ from .exceptions import (
 )
 from .history import SubjectHistory, SubjectStatus, history_entry
 from .identifiers import Identifier, IdentifierKind
+from .ingestion import IngestReport, ingest_whatsapp
 from .integrity import SignedCheckpoint, TamperEvidence, Verification
 from .keys import DataKeyCache, KeyRing, MasterKey, read_key_file, write_key_file
 from .log import EventLog
@@ -87,13 +89,12 @@ if TYPE_CHECKING:
         ChangeCategories,
         ConfirmOptIn,
         ConsentCommand,
-        OptIn,
-        OptOut,
         PublishNotice,
         RecordPlatformPreference,
         RegisterBusiness,
     )
     from .keys import DataKey
+    from .keywords import Keywords
     from .values import Sealed
 
 LEDGER_FORMAT = "consent-ledger/1"
@@ -159,6 +160,7 @@ class ConsentLedger(Application[UUID]):
         self._keyring = keyring
         self._data_keys = DataKeyCache()
         self._tamper_evidence: TamperEvidence | None = None
+        self._signals_ready = False
         super().__init__(env)
 
     def construct_mapper(self) -> Mapper[UUID]:
@@ -436,6 +438,9 @@ class ConsentLedger(Application[UUID]):
             NoticeNotFoundError: the notice (version) was never published.
             NoticeRuleError: the notice does not cover the channel or categories.
         """
+        return self._record_change(command, self._opting_in(command))
+
+    def _opting_in(self, command: OptIn) -> Change:
         notice = self.get_notice(command.business_id, *command.notice)
 
         def change(record: ConsentRecord, seal: Seal) -> None:
@@ -452,7 +457,7 @@ class ConsentLedger(Application[UUID]):
                 evidence=seal(command.evidence, "evidence"),
             )
 
-        return self._record_change(command, change)
+        return change
 
     def confirm_opt_in(self, command: ConfirmOptIn) -> Recorded:
         """Record the confirmation of an opt-in that awaited it (double opt-in).
@@ -476,31 +481,60 @@ class ConsentLedger(Application[UUID]):
 
     def opt_out(self, command: OptOut) -> Recorded:
         """Record an opt-out. Never refused: a person with no record gets one."""
-
-        def change(record: ConsentRecord, seal: Seal) -> None:
-            record.opt_out(
-                channel=command.channel,
-                categories=command.categories,
-                sender=command.sender,
-                provenance=command.provenance(),
-                reason=seal(command.reason, "reason"),
-                evidence=seal(command.evidence, "evidence"),
-            )
-
-        return self._record_change(command, change)
+        return self._record_change(command, _opting_out(command))
 
     def record_platform_preference(self, command: RecordPlatformPreference) -> Recorded:
         """Record a marketing stop (or resume) the person made on WhatsApp. Never refused."""
+        return self._record_change(command, _preferring(command))
 
-        def change(record: ConsentRecord, seal: Seal) -> None:
-            record.record_platform_preference(
-                stopped=command.stopped,
-                sender=command.sender,
-                provenance=command.provenance(),
-                evidence=seal(command.evidence, "evidence"),
-            )
+    # Signals from outside (webhooks), each recorded at most once.
 
-        return self._record_change(command, change)
+    def record_once(
+        self, command: OptIn | OptOut | RecordPlatformPreference, *, signal: str
+    ) -> Recorded | None:
+        """Record ``command`` for an external signal (a webhook item), at most once.
+
+        ``signal`` names the signal (a WhatsApp message id, say); the ledger keeps only a
+        keyed hash of it, written in the same transaction as the events, so a signal
+        replayed (a webhook delivered twice) records nothing. Returns None then.
+
+        Raises:
+            NoticeNotFoundError: as :meth:`opt_in`.
+            NoticeRuleError: as :meth:`opt_in`.
+        """
+        key = self._signal_key(signal)
+        if self.ledger_recorder.is_ingested(key):
+            return None
+        if isinstance(command, OptIn):
+            change = self._opting_in(command)
+        elif isinstance(command, OptOut):
+            change = _opting_out(command)
+        else:
+            change = _preferring(command)
+        return self._record_consent(command, change, signal=key)
+
+    def ingest_whatsapp(
+        self, payload: object, *, business_id: str, keywords: Keywords | None = None
+    ) -> IngestReport:
+        """Take a WhatsApp webhook body: opt-out keywords, marketing stops, 131050s, ...
+
+        Each item is taken at most once (see :mod:`consent_ledger.ingestion`); items that
+        cannot be read are reported in the result, the others taken.
+        """
+        return ingest_whatsapp(self, payload, business_id=business_id, keywords=keywords)
+
+    def note_once(self, signal: str) -> bool:
+        """Remember a signal that records no event (a HELP reply, a delivery report).
+
+        Returns False when the signal was seen before.
+        """
+        return self.ledger_recorder.mark_ingested(self._signal_key(signal))
+
+    def _signal_key(self, signal: str) -> bytes:
+        if not self._signals_ready:  # ledgers made before signals were ingested lack it
+            self.ledger_recorder.create_signals_table()
+            self._signals_ready = True
+        return self._keyring.signal_key(signal)
 
     def change_categories(self, command: ChangeCategories) -> Recorded:
         """Record a change that grants some categories and withdraws others.
@@ -528,13 +562,20 @@ class ConsentLedger(Application[UUID]):
 
         return self._record_change(command, change)
 
-    def _record_change(
-        self, command: ConsentCommand, change: Callable[[ConsentRecord, Seal], None]
-    ) -> Recorded:
+    def _record_change(self, command: ConsentCommand, change: Change) -> Recorded:
         """Apply ``change`` to the person's record and save it, retrying lost races."""
+        recorded = self._record_consent(command, change, signal=None)
+        assert recorded is not None  # noqa: S101 (only a signal already seen gives None)
+        return recorded
+
+    def _record_consent(
+        self, command: ConsentCommand, change: Change, *, signal: bytes | None
+    ) -> Recorded | None:
         self._get_business(command.business_id)
         for attempt in range(MAX_ATTEMPTS):
             _back_off(attempt)
+            if signal is not None and attempt and self.ledger_recorder.is_ingested(signal):
+                return None  # the race was lost to another writer of the same signal
             record, new_subject = self._load_or_start(command.business_id, command.identifier)
             data_key = self._data_key(record.id)
 
@@ -552,7 +593,11 @@ class ConsentLedger(Application[UUID]):
 
             change(record, seal)
             try:
-                self.save(record, new_subjects=[new_subject] if new_subject else [])
+                self.save(
+                    record,
+                    new_subjects=[new_subject] if new_subject else [],
+                    signals=[signal] if signal is not None else [],
+                )
             except IntegrityError:
                 continue  # another writer got there first: start again from fresh state
             last = record.changes[-1]
@@ -894,6 +939,36 @@ class _NoConsent:
 
 
 NO_CONSENT = _NoConsent()
+
+
+Change = Callable[[ConsentRecord, "Seal"], None]
+"""What a command does to a person's record, given a way to seal personal data."""
+
+
+def _opting_out(command: OptOut) -> Change:
+    def change(record: ConsentRecord, seal: Seal) -> None:
+        record.opt_out(
+            channel=command.channel,
+            categories=command.categories,
+            sender=command.sender,
+            provenance=command.provenance(),
+            reason=seal(command.reason, "reason"),
+            evidence=seal(command.evidence, "evidence"),
+        )
+
+    return change
+
+
+def _preferring(command: RecordPlatformPreference) -> Change:
+    def change(record: ConsentRecord, seal: Seal) -> None:
+        record.record_platform_preference(
+            stopped=command.stopped,
+            sender=command.sender,
+            provenance=command.provenance(),
+            evidence=seal(command.evidence, "evidence"),
+        )
+
+    return change
 
 
 def _business_info(business: Business) -> BusinessInfo:

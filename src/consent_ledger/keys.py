@@ -1,13 +1,14 @@
 """Key material: the master key, the keys derived from it, and per-subject data keys.
 
 The master key lives outside the database (a key file beside an SQLite ledger, or an
-environment variable / file for PostgreSQL). From it, HKDF derives four keys:
+environment variable / file for PostgreSQL). From it, HKDF derives five keys:
 
 * the *key-wrapping key*, which wraps each subject's data key before it is stored;
 * the *lookup pepper*, which turns an identifier into a keyed HMAC for lookups, so the
   database never holds an identifier or a plain hash of one;
 * the *check key*, which proves a master key belongs to a ledger without revealing it;
-* the *signing seed*, from which each ledger's Ed25519 checkpoint key is made.
+* the *signing seed*, from which each ledger's Ed25519 checkpoint key is made;
+* the *signal key*, which hashes the ids of ingested webhook items (they hold numbers).
 
 Each subject's personal data is sealed (AES-256-GCM) with that subject's own data key.
 Destroying the data key forgets the person (crypto-shredding) and changes no stored event.
@@ -100,6 +101,7 @@ class KeyRing:
         self._lookup = hmac.new(_derive(master, "identifier-lookup"), digestmod=hashlib.sha256)
         self._check = _derive(master, "key-check")
         self._signing = _derive(master, "checkpoint-signing")
+        self._signals = hmac.new(_derive(master, "signal-key"), digestmod=hashlib.sha256)
 
     def key_check(self, ledger_id: str) -> str:
         """A value stored in the ledger that tells whether a key is the right one."""
@@ -109,6 +111,17 @@ class KeyRing:
         """The Ed25519 key that signs this ledger's checkpoints (one per ledger)."""
         seed = hmac.new(self._signing, ledger_id.encode(), hashlib.sha256).digest()
         return Ed25519PrivateKey.from_private_bytes(seed)
+
+    def signal_key(self, key: str) -> bytes:
+        """The keyed HMAC under which an ingested signal (a webhook item) is remembered.
+
+        Signal keys (a WhatsApp message id encodes the sender's number) are personal
+        data: the database keeps only this hash, which nobody can reverse without the
+        master key.
+        """
+        signal = self._signals.copy()
+        signal.update(key.encode())
+        return signal.digest()
 
     def lookup(self, business_id: str, identifier: Identifier) -> bytes:
         """The keyed HMAC under which a business finds a person by an identifier."""

@@ -143,6 +143,15 @@ class LedgerRecorder(Protocol):
     def select_lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
         """The (lookup, str(uuid)) pairs under which these subjects are found."""
 
+    def create_signals_table(self) -> None:
+        """Create the table of ingested signals if this ledger predates it."""
+
+    def is_ingested(self, signal: bytes) -> bool:
+        """Whether a signal (by its keyed hash) was ingested before."""
+
+    def mark_ingested(self, signal: bytes) -> bool:
+        """Remember a signal that records no event; False if it was ingested before."""
+
     def select_stream_rows(self, stream_id: UUID) -> list[tuple[int, str, int, str, bytes]]:
         """One stream's stored events in order, as (position, id, version, topic, state)."""
 
@@ -151,6 +160,12 @@ _DASHED_ID = (  # a stored 32-hex-digit id as str(UUID(...)) writes it
     "lower(substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' || "
     "substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' || "
     "substr(originator_id, 21))"
+)
+
+
+SQLITE_SIGNALS_TABLE = (  # webhook items already ingested, by keyed hash: exactly once
+    "CREATE TABLE IF NOT EXISTS ingested_signals (signal_key BLOB PRIMARY KEY, "
+    "recorded_at TEXT NOT NULL) WITHOUT ROWID"
 )
 
 
@@ -208,6 +223,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 "subject_id TEXT NOT NULL) WITHOUT ROWID"
             ),
             "CREATE INDEX IF NOT EXISTS subject_lookup_subject ON subject_lookup (subject_id)",
+            SQLITE_SIGNALS_TABLE,
         ]
 
     def _insert_events(
@@ -216,8 +232,14 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         *,
         new_subjects: Sequence[NewSubject] = (),
+        signals: Sequence[bytes] = (),
         **kwargs: Any,
     ) -> Sequence[int] | None:
+        for signal in signals:  # a duplicate fails the whole transaction: IntegrityError
+            c.execute(
+                "INSERT INTO ingested_signals (signal_key, recorded_at) VALUES (?, ?)",
+                (signal, now_text()),
+            )
         for subject in new_subjects:
             c.execute(
                 "INSERT INTO subject_keys (subject_id, wrapped_key, created_at) VALUES (?, ?, ?)",
@@ -228,6 +250,28 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
                 (subject.lookup, subject.subject_id.hex),
             )
         return super()._insert_events(c, stored_events, **kwargs)
+
+    def create_signals_table(self) -> None:
+        """Create the table of ingested signals if this ledger predates it."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(SQLITE_SIGNALS_TABLE)
+
+    def is_ingested(self, signal: bytes) -> bool:
+        """Whether a signal (by its keyed hash) was ingested before."""
+        return (
+            self._read_one("SELECT 1 FROM ingested_signals WHERE signal_key = ?", (signal,))
+            is not None
+        )
+
+    def mark_ingested(self, signal: bytes) -> bool:
+        """Remember a signal that records no event; False if it was ingested before."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT INTO ingested_signals (signal_key, recorded_at) VALUES (?, ?) "
+                "ON CONFLICT (signal_key) DO NOTHING",
+                (signal, now_text()),
+            )
+            return bool(c.sqlite_cursor.rowcount == 1)
 
     def select_meta(self) -> dict[str, str]:
         """The ledger's metadata."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -36,6 +36,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         self.keys_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_keys"))
         self.lookup_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_subject_lookup"))
         self.events_table = SQL("{}.{}").format(schema, Identifier(events_table_name))
+        self.signals_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_ingested_signals"))
         self.sql_create_statements.extend(
             [
                 SQL(
@@ -52,6 +53,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 SQL("CREATE INDEX IF NOT EXISTS {} ON {} (subject_id)").format(
                     Identifier(f"{prefix}_subject_lookup_subject"), self.lookup_table
                 ),
+                self._signals_ddl(),
             ]
         )
 
@@ -61,8 +63,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         *,
         new_subjects: Sequence[NewSubject] = (),
+        signals: Sequence[bytes] = (),
         **kwargs: Any,
     ) -> None:
+        for signal in signals:  # a duplicate fails the whole transaction: IntegrityError
+            curs.execute(
+                SQL("INSERT INTO {} (signal_key, recorded_at) VALUES (%s, %s)").format(
+                    self.signals_table
+                ),
+                (signal, datetime.now(UTC)),
+            )
         for subject in new_subjects:
             curs.execute(
                 SQL(
@@ -77,6 +87,37 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 (subject.lookup, subject.subject_id),
             )
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def create_signals_table(self) -> None:
+        """Create the table of ingested signals if this ledger predates it."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._signals_ddl())
+
+    def _signals_ddl(self) -> Composed:
+        return SQL(
+            "CREATE TABLE IF NOT EXISTS {} (signal_key bytea PRIMARY KEY, "
+            "recorded_at timestamptz NOT NULL)"
+        ).format(self.signals_table)
+
+    def is_ingested(self, signal: bytes) -> bool:
+        """Whether a signal (by its keyed hash) was ingested before."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT 1 FROM {} WHERE signal_key = %s").format(self.signals_table), (signal,)
+            )
+            return curs.fetchone() is not None
+
+    def mark_ingested(self, signal: bytes) -> bool:
+        """Remember a signal that records no event; False if it was ingested before."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} (signal_key, recorded_at) VALUES (%s, %s) "
+                    "ON CONFLICT (signal_key) DO NOTHING"
+                ).format(self.signals_table),
+                (signal, datetime.now(UTC)),
+            )
+            return curs.rowcount == 1
 
     def select_meta(self) -> dict[str, str]:
         """The ledger's metadata."""
