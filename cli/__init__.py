@@ -16,6 +16,7 @@ from consent_ledger.cli.demo import demo
 from consent_ledger.cli.dossier import dossier
 from consent_ledger.cli.evidence import checkpoint, verify
 from consent_ledger.cli.export import export
+from consent_ledger.cli.ingest import ingest
 from consent_ledger.cli.ledger import business, init
 from consent_ledger.cli.notices import notice
 from consent_ledger.cli.projections import projections
@@ -71,6 +72,7 @@ for command in (
     change,
     confirm,
     marketing_preference,
+    ingest,
     status,
     history,
     receipt,

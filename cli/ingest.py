@@ -1,0 +1,86 @@
+"""``ingest whatsapp``: webhook bodies Meta posted, taken into the ledger exactly once."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+import click
+import orjson
+from consent_ledger.cli._options import (
+    business_option,
+    ledger_options,
+    open_ledger,
+    resolve_business,
+)
+
+from consent_ledger.ingestion import Outcome, ingest_whatsapp_lines
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@click.group()
+def ingest() -> None:
+    """Take in what messaging platforms report: opt-outs, marketing stops, ..."""
+
+
+@ingest.command("whatsapp")
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@ledger_options
+@business_option
+@click.option(
+    "--strict", is_flag=True, help="Refuse the whole input if any body or item cannot be read."
+)
+def whatsapp(
+    *, source: TextIO, db: str, key_file: Path | None, business_id: str | None, strict: bool
+) -> None:
+    """Ingest WhatsApp Business Platform webhook bodies from SOURCE (a file, or - for stdin).
+
+    SOURCE holds the JSON bodies Meta posts: one per line, or a JSON array of them. What
+    each item does:
+
+    \b
+      STOP, UNSUBSCRIBE, BASTA, ... (the whole message)   opt-out, item kept as evidence
+      "Stop promotions" button                            marketing categories withdrawn
+      START, UNSTOP                                       the latest WhatsApp opt-in restored
+      user_preferences stop / resume                      platform marketing stop / resume
+      error 131050                                        platform marketing stop (evidence)
+      HELP, errors 131049/131047/131026, other messages   noted, nothing changes
+      an opt-out word inside a longer message             noted for review, nothing changes
+
+    Each item is taken once: the same webhook delivered again changes nothing. One line
+    per item goes to stdout (JSON), a summary to stderr; items that cannot be read are
+    reported with their line and path and skipped (exit status 1 at the end), or, with
+    --strict, refuse the whole input before anything is recorded.
+
+    \b
+    Examples:
+        consent-ledger ingest whatsapp webhooks.jsonl
+        curl ... | consent-ledger ingest whatsapp - --strict
+    """
+    ledger = open_ledger(db, key_file)
+    report = ingest_whatsapp_lines(
+        ledger, source, business_id=resolve_business(ledger, business_id), strict=strict
+    )
+    for outcome in report.outcomes:
+        line = orjson.dumps(_outcome_json(outcome), option=orjson.OPT_APPEND_NEWLINE)
+        sys.stdout.buffer.write(line)
+    sys.stdout.buffer.flush()
+    for problem in report.rejected:
+        click.echo(f"rejected: {problem}", err=True)
+    click.echo(report.summary(), err=True)
+    if report.rejected:
+        raise click.exceptions.Exit(1)
+
+
+def _outcome_json(outcome: Outcome) -> dict[str, object]:
+    recorded = outcome.recorded
+    return {
+        "path": outcome.path,
+        "signal": outcome.signal,
+        "action": outcome.action,
+        "detail": outcome.detail,
+        "subject_id": str(recorded.subject_id) if recorded else None,
+        "event": f"{recorded.event_type}#{recorded.version}" if recorded else None,
+    }

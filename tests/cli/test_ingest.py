@@ -1,0 +1,77 @@
+"""``consent-ledger ingest whatsapp``: webhook bodies in, one JSON line per item out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from consent_ledger.cli import main
+
+from tests.cli.conftest import fails, new_ledger, ok
+from tests.cli.test_cli import ADA, opt_in
+
+if TYPE_CHECKING:
+    from click.testing import CliRunner
+
+PAYLOADS = Path(__file__).parent.parent / "payloads" / "whatsapp"
+
+
+@pytest.fixture
+def db(tmp_path: Path, runner: CliRunner) -> str:
+    """Ada opted in on 1 October: before the webhooks' messages."""
+    path = new_ledger(runner, str(tmp_path / "ledger.db"))
+    opt_in(runner, path, "--occurred-at", "2026-10-01T09:00:00Z")
+    return path
+
+
+def test_stop_from_stdin_opts_out_and_says_so(db: str, runner: CliRunner) -> None:
+    body = (PAYLOADS / "text_stop.json").read_text()
+
+    result = ok(runner, "ingest", "whatsapp", "-", "--db", db, input=json.dumps(json.loads(body)))
+
+    [line] = [json.loads(text) for text in result.stdout.splitlines()]
+    assert (line["action"], line["event"]) == ("opted-out", "OptedOut#3")
+    assert result.stderr.strip() == "accepted 1 (1 consent changes), duplicates 0, rejected 0"
+    status = json.loads(ok(runner, "status", ADA, "--db", db, "--format", "json").stdout)
+    assert {c["state"] for c in status["consents"] if c["channel"] == "whatsapp"} == {"withdrawn"}
+
+
+def test_a_second_delivery_changes_nothing(db: str, runner: CliRunner) -> None:
+    source = str(PAYLOADS / "text_stop.json")
+    ok(runner, "ingest", "whatsapp", source, "--db", db)
+
+    result = ok(runner, "ingest", "whatsapp", source, "--db", db)
+
+    assert [json.loads(t)["action"] for t in result.stdout.splitlines()] == ["duplicate"]
+
+
+def stop_then_broken(tmp_path: Path) -> str:
+    """A file of two lines: Ada's STOP, then a line that is not JSON."""
+    source = tmp_path / "webhooks.jsonl"
+    stop = json.dumps(json.loads((PAYLOADS / "text_stop.json").read_text()))
+    source.write_text(f"{stop}\n{{broken\n")
+    return str(source)
+
+
+def test_unreadable_lines_are_reported_and_the_rest_taken(
+    db: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(main, ["ingest", "whatsapp", stop_then_broken(tmp_path), "--db", db])
+
+    assert result.exit_code == 1
+    assert [json.loads(t)["action"] for t in result.stdout.splitlines()] == ["opted-out"]
+    assert "rejected: line 2: not JSON" in result.stderr
+
+
+def test_strict_refuses_everything_on_one_bad_line(
+    db: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    source = stop_then_broken(tmp_path)
+
+    result = fails(runner, "ingest", "whatsapp", source, "--db", db, "--strict")
+
+    assert result.stderr.startswith("Error: nothing ingested: line 2: not JSON")
+    status = json.loads(ok(runner, "status", ADA, "--db", db, "--format", "json").stdout)
+    assert "withdrawn" not in {c["state"] for c in status["consents"]}

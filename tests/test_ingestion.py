@@ -1,0 +1,292 @@
+"""WhatsApp webhooks into the ledger: what each item records, exactly once, on both stores."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consent_ledger import ConsentLedger, OptIn
+from consent_ledger.exceptions import InvalidInputError
+from consent_ledger.ingestion import ingest_whatsapp_lines
+from consent_ledger.status import State
+
+from .conftest import BUSINESS, StoreFactory, new_ledger
+
+if TYPE_CHECKING:
+    from consent_ledger.history import SubjectHistory
+
+PAYLOADS = Path(__file__).parent / "payloads" / "whatsapp"
+ADA = "+447700900123"
+BRUNO = "+12025550143"
+CARLA = "+447700900456"
+SENDER = "110200345678901"  # the business number the fixtures' messages reach
+
+
+def payload(name: str) -> Any:
+    return json.loads((PAYLOADS / name).read_text())
+
+
+def opt_in(ledger: ConsentLedger, number: str = ADA) -> None:
+    """The person opted in to WhatsApp offers and order updates on 1 October."""
+    ledger.opt_in(
+        OptIn(
+            business_id=BUSINESS,
+            identifier=number,
+            categories=("offers", "order-updates"),
+            notice="whatsapp-optin@1",
+            method="web-form",
+            occurred_at=datetime(2026, 10, 1, 9, tzinfo=UTC),
+        )
+    )
+
+
+def whatsapp_state(ledger: ConsentLedger, number: str = ADA) -> State:
+    """The person's consent to WhatsApp offers."""
+    status = ledger.get_status(number, business_id=BUSINESS)
+    [offers] = [c for c in status.consents if c.channel == "whatsapp" and c.category == "offers"]
+    return offers.state
+
+
+def history(ledger: ConsentLedger, number: str = ADA) -> SubjectHistory:
+    return ledger.get_history(number, business_id=BUSINESS)
+
+
+@pytest.fixture
+def ada(ledger: ConsentLedger) -> ConsentLedger:
+    opt_in(ledger)
+    return ledger
+
+
+# Opt-out and opt-in keywords.
+
+
+def test_stop_opts_the_person_out_with_the_item_as_sealed_evidence(ada: ConsentLedger) -> None:
+    report = ada.ingest_whatsapp(payload("text_stop.json"), business_id=BUSINESS)
+
+    assert (report.accepted, report.changes, report.duplicates, report.rejected) == (1, 1, 0, [])
+    assert report.outcomes[0].action == "opted-out"
+    assert whatsapp_state(ada) is State.WITHDRAWN
+    last = history(ada).entries[-1]
+    assert (last.event_type, last.method, last.actor) == ("OptedOut", "whatsapp-thread", "subject")
+    assert last.evidence is not None
+    assert last.evidence.content is not None
+    evidence = json.loads(base64.b64decode(last.evidence.content))
+    [change] = evidence["entry"][0]["changes"]
+    assert change["value"]["messages"][0]["text"]["body"] == "STOP"
+
+
+def test_the_same_webhook_twice_records_once(ada: ConsentLedger) -> None:
+    body = payload("text_stop.json")
+    ada.ingest_whatsapp(body, business_id=BUSINESS)
+    events = len(history(ada).entries)
+
+    again = ada.ingest_whatsapp(body, business_id=BUSINESS)
+
+    assert (again.accepted, again.duplicates) == (0, 1)
+    assert len(history(ada).entries) == events
+
+
+def test_start_after_stop_restores_the_latest_whatsapp_opt_in(ledger: ConsentLedger) -> None:
+    opt_in(ledger, BRUNO)
+
+    report = ledger.ingest_whatsapp(payload("text_stop_then_start.json"), business_id=BUSINESS)
+
+    assert [o.action for o in report.outcomes] == ["opted-out", "re-granted"]
+    assert whatsapp_state(ledger, BRUNO) is State.GRANTED
+    last = history(ledger, BRUNO).entries[-1]
+    assert last.event_type == "OptedIn"
+    assert last.notice is not None
+    assert str(last.notice) == "whatsapp-optin@1"
+    assert set(last.granted) == {"offers", "order-updates"}
+
+
+def test_start_from_someone_never_opted_in_grants_nothing(ledger: ConsentLedger) -> None:
+    body = payload("text_stop_then_start.json")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["messages"] = [m for m in value["messages"] if m["text"]["body"] == "START"]
+
+    report = ledger.ingest_whatsapp(body, business_id=BUSINESS)
+
+    assert [o.action for o in report.outcomes] == ["refused"]
+    assert ledger.find_subject(BRUNO, business_id=BUSINESS) is None
+
+
+def test_help_and_a_longer_message_change_nothing(ada: ConsentLedger) -> None:
+    events = len(history(ada).entries)
+
+    helped = ada.ingest_whatsapp(payload("text_help.json"), business_id=BUSINESS)
+    longer = ada.ingest_whatsapp(payload("text_longer_stop.json"), business_id=BUSINESS)
+
+    assert [o.action for o in helped.outcomes] == ["noted"]
+    assert [o.action for o in longer.outcomes] == ["for-review"]
+    assert whatsapp_state(ada) is State.GRANTED
+    assert len(history(ada).entries) == events
+
+
+def test_a_localised_keyword_opts_out(ledger: ConsentLedger) -> None:
+    opt_in(ledger, CARLA)
+
+    report = ledger.ingest_whatsapp(payload("text_basta_italian.json"), business_id=BUSINESS)
+
+    assert report.outcomes[0].action == "opted-out"
+    assert "(it)" in report.outcomes[0].detail
+    assert whatsapp_state(ledger, CARLA) is State.WITHDRAWN
+
+
+# Platform signals.
+
+
+def platform_stopped(ledger: ConsentLedger) -> bool | None:
+    status = ledger.get_status(ADA, business_id=BUSINESS)
+    states = [p for p in status.platform if p.sender == SENDER]
+    return states[0].stopped if states else None
+
+
+def test_user_preferences_stop_and_resume_the_business_number(ada: ConsentLedger) -> None:
+    ada.ingest_whatsapp(payload("user_preferences_stop.json"), business_id=BUSINESS)
+    stopped = platform_stopped(ada)
+    ada.ingest_whatsapp(payload("user_preferences_resume.json"), business_id=BUSINESS)
+
+    assert stopped is True
+    assert platform_stopped(ada) is False
+    assert ada.find_subject("wa:447700900123", business_id=BUSINESS) is None  # found as Ada
+
+
+def test_error_131050_records_a_platform_stop_as_evidence(ada: ConsentLedger) -> None:
+    report = ada.ingest_whatsapp(payload("status_131050.json"), business_id=BUSINESS)
+
+    assert report.outcomes[0].action == "marketing-stopped"
+    assert platform_stopped(ada) is True
+    assert history(ada).entries[-1].actor == "platform:whatsapp"
+
+
+@pytest.mark.parametrize("name", ["status_131049.json", "status_131047.json", "status_131026.json"])
+def test_other_delivery_errors_are_signals_not_consent_changes(
+    ada: ConsentLedger, name: str
+) -> None:
+    events = len(history(ada).entries)
+
+    report = ada.ingest_whatsapp(payload(name), business_id=BUSINESS)
+
+    assert [o.action for o in report.outcomes] == ["noted"]
+    assert "not a consent change" in report.outcomes[0].detail
+    assert len(history(ada).entries) == events
+    assert whatsapp_state(ada) is State.GRANTED
+
+
+# Batches, bad input, strictness.
+
+
+def test_a_malformed_item_is_rejected_and_the_rest_taken(ada: ConsentLedger) -> None:
+    report = ada.ingest_whatsapp(payload("malformed.json"), business_id=BUSINESS)
+
+    assert report.rejected
+    assert all("entry[" in problem for problem in report.rejected)
+    assert report.accepted >= 1
+
+
+def test_a_file_of_bodies_reports_each_broken_line_and_takes_the_rest(ada: ConsentLedger) -> None:
+    lines = (PAYLOADS / "bodies.jsonl").read_text().splitlines(keepends=True)
+    lines.insert(1, "{not json\n")
+
+    report = ingest_whatsapp_lines(ada, lines, business_id=BUSINESS)
+
+    assert report.rejected[0].startswith("line 2: ")
+    assert report.accepted >= 1
+
+
+def test_strict_refuses_the_whole_file_and_records_nothing(ada: ConsentLedger) -> None:
+    lines = (PAYLOADS / "bodies.jsonl").read_text().splitlines(keepends=True)
+    lines.insert(1, "{not json\n")
+    events = len(history(ada).entries)
+
+    with pytest.raises(InvalidInputError, match="nothing ingested: line 2: "):
+        ingest_whatsapp_lines(ada, lines, business_id=BUSINESS, strict=True)
+
+    assert len(history(ada).entries) == events
+
+
+# Any interleaving of stops, resumes and keywords ends where a reference model says.
+
+ACTIONS = ("STOP", "START", "HELP", "pref-stop", "pref-resume")
+PEOPLE = itertools.count(200)  # a new person (+44 7700 900200, ...) for each example
+
+
+def body_for(action: str, n: int, person: int) -> Any:
+    """The n-th action of a person as a webhook body, one minute after the one before."""
+    timestamp = 1_795_000_000 + 60 * n
+    wa_id = f"447700900{person:03d}"
+    if action.startswith("pref-"):
+        body = copy.deepcopy(payload("user_preferences_stop.json"))
+        value = body["entry"][0]["changes"][0]["value"]
+        value["contacts"][0]["wa_id"] = wa_id
+        value["user_preferences"][0].update(
+            wa_id=wa_id, value=action.removeprefix("pref-"), timestamp=timestamp
+        )
+        return body
+    body = copy.deepcopy(payload("text_stop.json"))
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = wa_id
+    [message] = value["messages"]
+    message.update(
+        {"from": wa_id, "id": f"wamid.TEST{person:04d}{n:04d}", "timestamp": str(timestamp)},
+        text={"body": action},
+    )
+    return body
+
+
+def model(actions: list[str]) -> tuple[State, bool | None]:
+    """Consent to offers (opted in first), and the platform stop, after ``actions``."""
+    consent, stopped = State.GRANTED, None
+    for action in actions:
+        if action == "STOP":
+            consent = State.WITHDRAWN
+        elif action == "START":  # the earlier opt-in is always there to restore
+            consent = State.GRANTED
+        elif action.startswith("pref-"):
+            stopped = action == "pref-stop"
+    return consent, stopped
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=8))
+def test_any_interleaving_ends_where_the_model_says(
+    shared_ledger: ConsentLedger, actions: list[str]
+) -> None:
+    person = next(PEOPLE)
+    number = f"+447700900{person:03d}"
+    opt_in(shared_ledger, number)
+    for n, action in enumerate(actions):
+        report = shared_ledger.ingest_whatsapp(body_for(action, n, person), business_id=BUSINESS)
+        assert not report.rejected
+
+    status = shared_ledger.get_status(number, business_id=BUSINESS)
+    offers = [c for c in status.consents if c.channel == "whatsapp" and c.category == "offers"]
+    platform = [p.stopped for p in status.platform if p.sender == SENDER]
+    assert (offers[0].state, platform[0] if platform else None) == model(actions)
+
+
+def test_the_database_keeps_no_message_id_in_clear(tmp_path: Path) -> None:
+    """A WhatsApp message id encodes the person's number: only its keyed hash is kept."""
+    ledger, db, _ = new_ledger(StoreFactory("sqlite", tmp_path))
+    opt_in(ledger)
+    body = payload("text_stop.json")
+    [message] = body["entry"][0]["changes"][0]["value"]["messages"]
+    ledger.ingest_whatsapp(body, business_id=BUSINESS)
+    ledger.ingest_whatsapp(payload("text_help.json"), business_id=BUSINESS)
+    ledger.close()
+
+    stored = b"".join(
+        p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(Path(db).name)
+    )
+    assert message["id"].encode() not in stored
+    assert b"447700900123" not in stored
