@@ -129,21 +129,25 @@ class ConsentStatusView(View):
         """
         new: dict[str, _NewSubject] = {}
         changes: dict[str, list[Effect]] = defaultdict(list)
+        linked: set[str] = set()  # known by another identifier now: copy its lookups too
         for logged in events:
             event = logged.event
             subject = str(event.originator_id)
             if isinstance(event, ConsentRecord.SubjectRegistered):
                 new[subject] = _NewSubject(event, [])
+            elif isinstance(event, ConsentRecord.IdentifierLinked):
+                linked.add(subject)
             elif isinstance(event, ConsentRecord.Change):
                 effects = new[subject].effects if subject in new else changes[subject]
                 effects.extend(event.effects())
         folded = _Folded()
         if new:
             self._insert_subjects(cursor, new, folded)
+        if new or linked:
             cursor.execute_many(
                 f"INSERT INTO {self.lookups} (lookup, subject_id) VALUES (?, ?) "
                 "ON CONFLICT (lookup) DO NOTHING",
-                log.lookups(list(new)),
+                log.lookups(list(new.keys() | linked)),
             )
         if changes:
             self._refold_known(cursor, changes, folded)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from consent_ledger.projections import ConsentStatusView, catch_up, open_view_database
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +61,12 @@ def history(ledger: ConsentLedger, number: str = ADA) -> SubjectHistory:
     return ledger.get_history(number, business_id=BUSINESS)
 
 
+def consent_events(ledger: ConsentLedger, number: str = ADA) -> list[str]:
+    """The person's events that are about consent (not who they are)."""
+    identity = {"SubjectRegistered", "IdentifierLinked"}
+    return [e.event_type for e in history(ledger, number).entries if e.event_type not in identity]
+
+
 @pytest.fixture
 def ada(ledger: ConsentLedger) -> ConsentLedger:
     opt_in(ledger)
@@ -75,8 +82,8 @@ def test_stop_opts_the_person_out_with_the_item_as_sealed_evidence(ada: ConsentL
     assert (report.accepted, report.changes, report.duplicates, report.rejected) == (1, 1, 0, [])
     assert report.outcomes[0].action == "opted-out"
     assert whatsapp_state(ada) is State.WITHDRAWN
-    last = history(ada).entries[-1]
-    assert (last.event_type, last.method, last.actor) == ("OptedOut", "whatsapp-thread", "subject")
+    [last] = [e for e in history(ada).entries if e.event_type == "OptedOut"]
+    assert (last.method, last.actor) == ("whatsapp-thread", "subject")
     assert last.evidence is not None
     assert last.evidence.content is not None
     evidence = json.loads(base64.b64decode(last.evidence.content))
@@ -87,12 +94,12 @@ def test_stop_opts_the_person_out_with_the_item_as_sealed_evidence(ada: ConsentL
 def test_the_same_webhook_twice_records_once(ada: ConsentLedger) -> None:
     body = payload("text_stop.json")
     ada.ingest_whatsapp(body, business_id=BUSINESS)
-    events = len(history(ada).entries)
+    events = len(consent_events(ada))
 
     again = ada.ingest_whatsapp(body, business_id=BUSINESS)
 
     assert (again.accepted, again.duplicates) == (0, 1)
-    assert len(history(ada).entries) == events
+    assert len(consent_events(ada)) == events
 
 
 def test_start_after_stop_restores_the_latest_whatsapp_opt_in(ledger: ConsentLedger) -> None:
@@ -121,7 +128,7 @@ def test_start_from_someone_never_opted_in_grants_nothing(ledger: ConsentLedger)
 
 
 def test_help_and_a_longer_message_change_nothing(ada: ConsentLedger) -> None:
-    events = len(history(ada).entries)
+    events = len(consent_events(ada))
 
     helped = ada.ingest_whatsapp(payload("text_help.json"), business_id=BUSINESS)
     longer = ada.ingest_whatsapp(payload("text_longer_stop.json"), business_id=BUSINESS)
@@ -129,7 +136,7 @@ def test_help_and_a_longer_message_change_nothing(ada: ConsentLedger) -> None:
     assert [o.action for o in helped.outcomes] == ["noted"]
     assert [o.action for o in longer.outcomes] == ["for-review"]
     assert whatsapp_state(ada) is State.GRANTED
-    assert len(history(ada).entries) == events
+    assert len(consent_events(ada)) == events
 
 
 def test_a_localised_keyword_opts_out(ledger: ConsentLedger) -> None:
@@ -173,13 +180,13 @@ def test_error_131050_records_a_platform_stop_as_evidence(ada: ConsentLedger) ->
 def test_other_delivery_errors_are_signals_not_consent_changes(
     ada: ConsentLedger, name: str
 ) -> None:
-    events = len(history(ada).entries)
+    events = len(consent_events(ada))
 
     report = ada.ingest_whatsapp(payload(name), business_id=BUSINESS)
 
     assert [o.action for o in report.outcomes] == ["noted"]
     assert "not a consent change" in report.outcomes[0].detail
-    assert len(history(ada).entries) == events
+    assert len(consent_events(ada)) == events
     assert whatsapp_state(ada) is State.GRANTED
 
 
@@ -207,12 +214,12 @@ def test_a_file_of_bodies_reports_each_broken_line_and_takes_the_rest(ada: Conse
 def test_strict_refuses_the_whole_file_and_records_nothing(ada: ConsentLedger) -> None:
     lines = (PAYLOADS / "bodies.jsonl").read_text().splitlines(keepends=True)
     lines.insert(1, "{not json\n")
-    events = len(history(ada).entries)
+    events = len(consent_events(ada))
 
     with pytest.raises(InvalidInputError, match="nothing ingested: line 2: "):
         ingest_whatsapp_lines(ada, lines, business_id=BUSINESS, strict=True)
 
-    assert len(history(ada).entries) == events
+    assert len(consent_events(ada)) == events
 
 
 # Any interleaving of stops, resumes and keywords ends where a reference model says.
@@ -290,3 +297,68 @@ def test_the_database_keeps_no_message_id_in_clear(tmp_path: Path) -> None:
     )
     assert message["id"].encode() not in stored
     assert b"447700900123" not in stored
+
+
+# One person, several identifiers.
+
+DAN = "+12025550187"
+DAN_BSUID = "bsuid:US.1349120865530274"
+
+
+def bsuid_only(body: Any, text: str, message_id: str) -> Any:
+    """The same message as it comes once the person hides their number: only the BSUID."""
+    body = copy.deepcopy(body)
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"] = [{"profile": {"name": "Dan"}, "user_id": "US.1349120865530274"}]
+    [message] = value["messages"]
+    del message["from"]
+    message.update(id=message_id, timestamp=str(int(message["timestamp"]) + 3600))
+    message["text"] = {"body": text}
+    return body
+
+
+def test_a_payload_naming_number_and_bsuid_links_them_to_one_person(
+    ledger_at: tuple[ConsentLedger, str, Path | None],
+) -> None:
+    ledger, db, _ = ledger_at
+    opt_in(ledger, DAN)
+    dan = ledger.find_subject(DAN, business_id=BUSINESS)
+    body = payload("bsuid.json")
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "hello"
+
+    report = ledger.ingest_whatsapp(body, business_id=BUSINESS)
+    stop = ledger.ingest_whatsapp(
+        bsuid_only(body, "STOP", "wamid.BSUIDONLY1"), business_id=BUSINESS
+    )
+
+    assert "now also found by wa, bsuid" in report.outcomes[0].detail
+    assert ledger.find_subject(DAN_BSUID, business_id=BUSINESS) == dan
+    assert ledger.find_subject("wa:12025550188", business_id=BUSINESS) == dan
+    assert stop.outcomes[0].action == "opted-out"
+    assert stop.outcomes[0].recorded is not None
+    assert stop.outcomes[0].recorded.subject_id == dan  # not a new person: the opt-out holds
+    assert whatsapp_state(ledger, DAN) is State.WITHDRAWN
+    linked = [e for e in history(ledger, DAN).entries if e.event_type == "IdentifierLinked"]
+    assert sorted(str(e.identifier) for e in linked) == ["12025550188", "US.1349120865530274"]
+    view = ConsentStatusView(open_view_database(db))
+    catch_up(ledger.event_log, view)
+    decision = ledger.check(DAN_BSUID, business_id=BUSINESS, category="offers", source=view)
+    assert not decision.allowed
+    assert decision.reason == "withdrawn"
+    view.database.close()
+
+
+def test_identifiers_of_two_people_are_not_merged(ledger: ConsentLedger) -> None:
+    opt_in(ledger, DAN)
+    opt_in(ledger, "+12025550199")
+    other = bsuid_only(payload("bsuid.json"), "hello", "wamid.OTHER1")
+    other["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = "12025550199"
+    ledger.ingest_whatsapp(other, business_id=BUSINESS)  # the BSUID is now +1 202-555-0199's
+    body = payload("bsuid.json")
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "hello"
+
+    report = ledger.ingest_whatsapp(body, business_id=BUSINESS)
+
+    assert "for review:" in report.outcomes[0].detail
+    assert "different people: not linked" in report.outcomes[0].detail
+    assert ledger.find_subject("wa:12025550188", business_id=BUSINESS) is None

@@ -53,6 +53,7 @@ from .exceptions import (
     BusinessNotFoundError,
     ConcurrentUpdateError,
     ConsentRuleError,
+    IdentityConflictError,
     KeyMaterialError,
     MissingKeyError,
     NotALedgerError,
@@ -89,13 +90,14 @@ if TYPE_CHECKING:
         ChangeCategories,
         ConfirmOptIn,
         ConsentCommand,
+        Evidence,
         PublishNotice,
         RecordPlatformPreference,
         RegisterBusiness,
     )
     from .keys import DataKey
     from .keywords import Keywords
-    from .values import Sealed
+    from .values import Provenance, Sealed
 
 LEDGER_FORMAT = "consent-ledger/1"
 KEY_ENV = "CONSENT_LEDGER_KEY"
@@ -512,6 +514,65 @@ class ConsentLedger(Application[UUID]):
         else:
             change = _preferring(command)
         return self._record_consent(command, change, signal=key)
+
+    def link_identifiers(
+        self,
+        business_id: str,
+        identifiers: Sequence[Identifier],
+        *,
+        provenance: Provenance,
+        evidence: Evidence | None = None,
+    ) -> list[Identifier]:
+        """Make every one of ``identifiers`` find the person some of them already find.
+
+        Each identifier not yet linked gets an ``IdentifierLinked`` event (sealed, with the
+        evidence) and a lookup, in one transaction. Returns the identifiers linked now;
+        none when nobody is known by any of them.
+
+        Raises:
+            IdentityConflictError: they already find two different people (never merged
+                automatically: a person decides that).
+        """
+        self._get_business(business_id)
+        for attempt in range(MAX_ATTEMPTS):
+            _back_off(attempt)
+            found = {
+                identifier: (lookup, self.ledger_recorder.find_subject(lookup))
+                for identifier in identifiers
+                for lookup in [self._keyring.lookup(business_id, identifier)]
+            }
+            people = {subject for _, subject in found.values() if subject is not None}
+            if len(people) > 1:
+                named = ", ".join(str(identifier) for identifier in identifiers)
+                msg = f"{named} already belong to {len(people)} different people: not linked"
+                raise IdentityConflictError(msg)
+            missing = [(i, lookup) for i, (lookup, subject) in found.items() if subject is None]
+            if not people or not missing:
+                return []
+            [subject_id] = people
+            record = self._get_record(subject_id)
+            data_key = self._data_key(subject_id)
+            for identifier, _ in missing:
+                version = record.version + 1
+                record.link_identifier(
+                    identifier.kind,
+                    data_key.seal(identifier.value, version=version, purpose="identifier"),
+                    provenance=provenance,
+                    evidence=None
+                    if evidence is None
+                    else data_key.seal(
+                        evidence.model_dump(mode="json", exclude_none=True),
+                        version=version,
+                        purpose="evidence",
+                    ),
+                )
+            try:
+                self.save(record, links=[(lookup, subject_id) for _, lookup in missing])
+            except IntegrityError:
+                continue  # another writer linked or recorded meanwhile: look again
+            return [identifier for identifier, _ in missing]
+        what = f"the consent record of {identifiers[0]}"
+        raise _conflict(what)
 
     def ingest_whatsapp(
         self, payload: object, *, business_id: str, keywords: Keywords | None = None

@@ -475,6 +475,20 @@ class ConsentRecord(Aggregate):
             """A marketing resume for the sender (None: every sender)."""
             yield self._effect(EffectKind.MARKETING_RESUME, Channel.WHATSAPP, None, self.sender)
 
+    class IdentifierLinked(Change):
+        """Another identifier the person is known by (a wa_id, a business-scoped user id).
+
+        It changes no consent; from now on the person is found under it too.
+        """
+
+        TOPIC: ClassVar[str] = "consent-ledger:ConsentRecord.IdentifierLinked"
+        identifier_kind: IdentifierKind
+        identifier: Sealed
+
+        def effects(self) -> Iterator[Effect]:
+            """None: who a person is known as is not what they agreed to."""
+            yield from ()
+
     def __init__(self, business_id: str, identifier_kind: IdentifierKind) -> None:
         """Initial state, from the SubjectRegistered event."""
         self.business_id = business_id
@@ -647,6 +661,23 @@ class ConsentRecord(Aggregate):
         """
         event = self.PlatformMarketingStopped if stopped else self.PlatformMarketingResumed
         self.trigger_event(event, sender=sender, provenance=provenance, evidence=evidence)
+
+    def link_identifier(
+        self,
+        kind: IdentifierKind,
+        identifier: Sealed,
+        *,
+        provenance: Provenance,
+        evidence: Sealed | None = None,
+    ) -> None:
+        """Record that the person is also known by ``identifier`` (sealed)."""
+        self.trigger_event(
+            self.IdentifierLinked,
+            identifier_kind=kind,
+            identifier=identifier,
+            provenance=provenance,
+            evidence=evidence,
+        )
 
     def effects(self) -> Iterator[Effect]:
         """The effects of every change, in the order recorded."""

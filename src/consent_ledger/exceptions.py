@@ -87,3 +87,7 @@ class SubjectNotFoundError(ConsentLedgerError):
 
 class ConcurrentUpdateError(ConsentLedgerError):
     """Other writers kept changing the same consent record; nothing was recorded."""
+
+
+class IdentityConflictError(ConsentLedgerError):
+    """Identifiers said to be one person's already find different people."""

@@ -111,6 +111,9 @@ def history_entry(event: Any, unseal: Unseal) -> HistoryEntry:
 
 def _change_details(change: ConsentRecord.Change, unseal: Unseal) -> dict[str, Any]:
     match change:
+        case ConsentRecord.IdentifierLinked():
+            identifier = unseal(change.identifier, change.originator_version, "identifier")
+            return {"identifier": identifier}
         case ConsentRecord.OptedIn():
             return {
                 "channel": change.channel,

@@ -25,10 +25,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from .commands import Evidence, OptIn, OptOut, RecordPlatformPreference
-from .exceptions import ConsentLedgerError, InvalidInputError
+from .exceptions import ConsentLedgerError, IdentityConflictError, InvalidInputError
 from .identifiers import Identifier
 from .keywords import KeywordKind, Keywords, Scope
 from .taxonomy import Channel, Method
+from .values import Provenance
 from .whatsapp import (
     DeliveryError,
     InboundMessage,
@@ -168,6 +169,42 @@ def _located(where: str, problem: Problem) -> str:
 
 
 def _take(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
+    """What the signal does; then the person's identifiers it names are linked."""
+    outcome = _act(ledger, signal, business_id)
+    user = _user_of(signal)
+    if user is None or outcome.action == "duplicate" or len(user.identifiers()) < 2:  # noqa: PLR2004
+        return outcome
+    try:
+        linked = ledger.link_identifiers(
+            business_id,
+            user.identifiers(),
+            provenance=Provenance(
+                method=Method.PLATFORM, actor=PLATFORM_ACTOR, occurred_at=_when(signal)
+            ),
+            evidence=_evidence(signal.evidence),
+        )
+    except IdentityConflictError as e:
+        return dataclasses.replace(outcome, detail=f"{outcome.detail}; for review: {e}")
+    if not linked:
+        return outcome
+    kinds = ", ".join(str(identifier.kind) for identifier in linked)
+    return dataclasses.replace(outcome, detail=f"{outcome.detail}; now also found by {kinds}")
+
+
+def _user_of(signal: AnySignal) -> WhatsAppUser | None:
+    match signal:
+        case InboundMessage() | MarketingPreference():
+            return signal.user
+        case DeliveryError():
+            return signal.recipient
+    return None
+
+
+def _when(signal: AnySignal) -> datetime:
+    return signal.occurred_at or datetime.now(UTC)
+
+
+def _act(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
     match signal:
         case InboundMessage():
             return _inbound(ledger, signal, business_id)

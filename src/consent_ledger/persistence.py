@@ -233,8 +233,14 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         *,
         new_subjects: Sequence[NewSubject] = (),
         signals: Sequence[bytes] = (),
+        links: Sequence[tuple[bytes, UUID]] = (),
         **kwargs: Any,
     ) -> Sequence[int] | None:
+        for lookup, subject_id in links:  # taken already: IntegrityError, and a retry
+            c.execute(
+                "INSERT INTO subject_lookup (lookup, subject_id) VALUES (?, ?)",
+                (lookup, subject_id.hex),
+            )
         for signal in signals:  # a duplicate fails the whole transaction: IntegrityError
             c.execute(
                 "INSERT INTO ingested_signals (signal_key, recorded_at) VALUES (?, ?)",

@@ -64,8 +64,16 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         *,
         new_subjects: Sequence[NewSubject] = (),
         signals: Sequence[bytes] = (),
+        links: Sequence[tuple[bytes, UUID]] = (),
         **kwargs: Any,
     ) -> None:
+        for lookup, subject_id in links:  # taken already: IntegrityError, and a retry
+            curs.execute(
+                SQL("INSERT INTO {} (lookup, subject_id) VALUES (%s, %s)").format(
+                    self.lookup_table
+                ),
+                (lookup, subject_id),
+            )
         for signal in signals:  # a duplicate fails the whole transaction: IntegrityError
             curs.execute(
                 SQL("INSERT INTO {} (signal_key, recorded_at) VALUES (%s, %s)").format(
