@@ -23,6 +23,7 @@ from consent_ledger.cli.projections import projections
 from consent_ledger.cli.reading import history, status
 from consent_ledger.cli.receipts import receipt
 from consent_ledger.cli.sending import audience, check
+from consent_ledger.cli.templates import template
 from pydantic import ValidationError
 
 from consent_ledger import ConsentLedgerError
@@ -78,6 +79,7 @@ for command in (
     receipt,
     dossier,
     check,
+    template,
     audience,
     audit,
     export,

@@ -135,6 +135,12 @@ def send_options(*, service_window: bool = True) -> Callable[[F], F]:
 @click.argument("identifier", required=False)
 @click.option("--region", metavar="CC", help="Country for numbers in national form.")
 @send_options()
+@click.option(
+    "--template",
+    metavar="NAME",
+    help="The template to send: its category in force (see template set) decides.",
+)
+@click.option("--template-language", metavar="LANG", help="The template's language (e.g. en_US).")
 @click.option("--at", type=TIME, help="Decide as of this moment (from the record itself).")
 @click.option(
     "--input",
@@ -158,6 +164,8 @@ def check(  # noqa: PLR0913 (one parameter per option)
     template_category: str | None,
     policy: str | None,
     in_service_window: bool,
+    template: str | None,
+    template_language: str | None,
     at: datetime | None,
     input_file: TextIO | None,
     output_format: str,
@@ -176,9 +184,14 @@ def check(  # noqa: PLR0913 (one parameter per option)
     Examples:
         consent-ledger check "+44 7700 900123" -c offers --sender 15550001111
         consent-ledger check --input recipients.csv -c order-updates --format csv
+        consent-ledger check "+44 7700 900123" -c order-updates --template order_shipped \\
+            --template-language en_US
     """
     if (identifier is None) == (input_file is None):
         msg = "give one IDENTIFIER, or --input FILE for many"
+        raise click.UsageError(msg)
+    if (template is None) != (template_language is None):
+        msg = "give a template's name (--template) and language (--template-language) together"
         raise click.UsageError(msg)
     ledger = open_ledger(db, key_file)
     view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
@@ -191,6 +204,7 @@ def check(  # noqa: PLR0913 (one parameter per option)
         "policy": policy,
         "in_service_window": in_service_window,
         "at": at,
+        "template": (template, template_language) if template and template_language else None,
     }
     if input_file is not None:
         _check_many(

@@ -33,7 +33,7 @@ from uuid_utils.compat import uuid7
 
 from .commands import OptIn, OptOut
 from .database import open_view_database
-from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion
+from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion, Template
 from .eligibility import (
     Candidate,
     CheckRequest,
@@ -54,6 +54,7 @@ from .exceptions import (
     ConcurrentUpdateError,
     ConsentRuleError,
     IdentityConflictError,
+    InvalidInputError,
     KeyMaterialError,
     MissingKeyError,
     NotALedgerError,
@@ -574,6 +575,121 @@ class ConsentLedger(Application[UUID]):
         what = f"the consent record of {identifiers[0]}"
         raise _conflict(what)
 
+    # Templates and their categories.
+
+    def set_template_category(  # noqa: PLR0913 (a change of category has this many facts)
+        self,
+        business_id: str,
+        name: str,
+        language: str,
+        category: TemplateCategory | str,
+        *,
+        effective_at: datetime | None = None,
+        source: str = "operator",
+        previous: TemplateCategory | str | None = None,
+        platform_template_id: str | None = None,
+        signal: str | None = None,
+    ) -> bool:
+        """Record that a template is in ``category`` from ``effective_at`` (default now) on.
+
+        ``signal``: the webhook item this comes from; recorded at most once. Returns
+        False when that signal was recorded before.
+        """
+
+        def change(template: Template) -> None:
+            template.change_category(
+                TemplateCategory(category),
+                effective_at=effective_at or datetime.now(UTC),
+                source=source,
+                previous=TemplateCategory(previous) if previous else None,
+                platform_template_id=platform_template_id,
+            )
+
+        return self._change_template(business_id, name, language, change, signal)
+
+    def announce_template_category(  # noqa: PLR0913 (an announcement has this many facts)
+        self,
+        business_id: str,
+        name: str,
+        language: str,
+        category: TemplateCategory | str,
+        *,
+        previous: TemplateCategory | str | None,
+        effective_at: datetime | None,
+        platform_template_id: str | None = None,
+        signal: str | None = None,
+    ) -> bool:
+        """Record a change of category WhatsApp announced (not in force until done)."""
+
+        def change(template: Template) -> None:
+            template.announce_category(
+                TemplateCategory(category),
+                previous=TemplateCategory(previous) if previous else None,
+                effective_at=effective_at,
+                platform_template_id=platform_template_id,
+            )
+
+        return self._change_template(business_id, name, language, change, signal)
+
+    def template_category(
+        self, business_id: str, name: str, language: str, *, at: datetime | None = None
+    ) -> TemplateCategory | None:
+        """The category a template is in at ``at`` (default now); None if never recorded."""
+        template = self._find(Template, Template.create_id(business_id, name, language))
+        return None if template is None else template.category_at(at or datetime.now(UTC))
+
+    def template_changes(
+        self, business_id: str, name: str, language: str
+    ) -> list[Template.CategoryChanged]:
+        """Every change of a template's category, in the order recorded."""
+        template = self._find(Template, Template.create_id(business_id, name, language))
+        return [] if template is None else list(template.changes)
+
+    def _category_of(
+        self,
+        business_id: str,
+        template: tuple[str, str],
+        given: TemplateCategory | str | None,
+        at: datetime | None,
+    ) -> TemplateCategory:
+        name, language = template
+        if given is not None:
+            msg = "give the template or its category, not both: the ledger knows its category"
+            raise InvalidInputError(msg)
+        category = self.template_category(business_id, name, language, at=at)
+        if category is None:
+            msg = (
+                f"no category is recorded for template {name} ({language}) at that time: "
+                "record it with consent-ledger template set, or ingest its category updates"
+            )
+            raise InvalidInputError(msg)
+        return category
+
+    def _change_template(
+        self,
+        business_id: str,
+        name: str,
+        language: str,
+        change: Callable[[Template], None],
+        signal: str | None,
+    ) -> bool:
+        self._get_business(business_id)
+        key = self._signal_key(signal) if signal is not None else None
+        for attempt in range(MAX_ATTEMPTS):
+            _back_off(attempt)
+            if key is not None and self.ledger_recorder.is_ingested(key):
+                return False
+            found = self._find(Template, Template.create_id(business_id, name, language))
+            template = found or Template.register(business_id, name, language)
+            change(template)
+            try:
+                self.save(template, signals=[key] if key is not None else [])
+            except IntegrityError:
+                continue  # another writer changed it meanwhile: look again
+            return True
+        what = f"template {name} ({language})"
+        raise _conflict(what)
+
     def ingest_whatsapp(
         self, payload: object, *, business_id: str, keywords: Keywords | None = None
     ) -> IngestReport:
@@ -790,9 +906,12 @@ class ConsentLedger(Application[UUID]):
         known_at: datetime | None = None,
         in_service_window: bool = False,
         source: ConsentSource | None = None,
+        template: tuple[str, str] | None = None,
     ) -> Decision:
         """May a message of ``category`` be sent to this person now (or at ``at``)?
 
+        ``template``: the (name, language) of the template to send; its category in force
+        at the send (see :meth:`set_template_category`) is the template category.
         ``template_category`` defaults to the category's own (offers: MARKETING); ``policy``
         to the channel's default preset (whatsapp-2025 for WhatsApp, consent-only else).
         ``source`` is where current consent is read, typically a status view that is kept
@@ -802,8 +921,12 @@ class ConsentLedger(Application[UUID]):
         Raises:
             UnknownCategoryError: the category is not in the taxonomy.
             UnknownPolicyError: no policy preset has that name.
+            InvalidInputError: the template's category was never recorded, or both a
+                template and a template category were given.
         """
         identifier = _identifier(identifier)
+        if template is not None:
+            template_category = self._category_of(business_id, template, template_category, at)
         request = check_request(
             business_id=business_id,
             category=category,

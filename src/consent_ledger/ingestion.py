@@ -28,9 +28,10 @@ from .commands import Evidence, OptIn, OptOut, RecordPlatformPreference
 from .exceptions import ConsentLedgerError, IdentityConflictError, InvalidInputError
 from .identifiers import Identifier
 from .keywords import KeywordKind, Keywords, Scope
-from .taxonomy import Channel, Method
+from .taxonomy import Channel, Method, TemplateCategory
 from .values import Provenance
 from .whatsapp import (
+    CategoryUpdateStage,
     DeliveryError,
     InboundMessage,
     MarketingPreference,
@@ -222,12 +223,45 @@ def _act(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
             detail = f"delivery signal {signal.code} ({signal.kind}), not a consent change{block}"
             return _note(ledger, signal, detail)
         case TemplateCategoryUpdate():
-            detail = (
-                f"template {signal.template_name} ({signal.template_language}) "
-                f"{signal.stage}: {signal.previous_category} -> {signal.new_category}; "
-                "the template registry is not built yet"
-            )
-            return _note(ledger, signal, detail)
+            return _template(ledger, signal, business_id)
+
+
+def _template(ledger: ConsentLedger, signal: TemplateCategoryUpdate, business_id: str) -> Outcome:
+    """A completed change of category is in force from then on; an impending one is noted."""
+    name, language = signal.template_name, signal.template_language
+    detail = f"template {name} ({language}): {signal.previous_category} -> {signal.new_category}"
+    try:
+        category = TemplateCategory(signal.new_category.upper())
+        previous = signal.previous_category
+        before = TemplateCategory(previous.upper()) if previous else None
+    except ValueError:
+        return _note(ledger, signal, f"{detail}: not a template category the ledger knows")
+    if signal.stage is CategoryUpdateStage.COMPLETED:
+        done = ledger.set_template_category(
+            business_id,
+            name,
+            language,
+            category,
+            effective_at=signal.occurred_at,
+            source="whatsapp",
+            previous=before,
+            platform_template_id=signal.template_id,
+            signal=signal.idempotency_key,
+        )
+        action = "template-category-changed"
+    else:
+        done = ledger.announce_template_category(
+            business_id,
+            name,
+            language,
+            category,
+            previous=before,
+            effective_at=signal.effective_at,
+            platform_template_id=signal.template_id,
+            signal=signal.idempotency_key,
+        )
+        action = "template-category-announced"
+    return Outcome(signal.path, signal.signal, action if done else "duplicate", detail)
 
 
 def _inbound(ledger: ConsentLedger, signal: InboundMessage, business_id: str) -> Outcome:

@@ -75,3 +75,21 @@ def test_strict_refuses_everything_on_one_bad_line(
     assert result.stderr.startswith("Error: nothing ingested: line 2: not JSON")
     status = json.loads(ok(runner, "status", ADA, "--db", db, "--format", "json").stdout)
     assert "withdrawn" not in {c["state"] for c in status["consents"]}
+
+
+def test_template_set_show_and_check_by_template(db: str, runner: CliRunner) -> None:
+    sale = ("spring_sale", "-l", "en_US", "--db", db)
+    ok(runner, "template", "set", *sale, "--category", "MARKETING")
+
+    shown = ok(runner, "template", "show", *sale)
+    by_template = ("--template", "spring_sale", "--template-language", "en_US", "--db", db)
+    allowed = ok(runner, "check", ADA, "-c", "offers", *by_template)
+    unknown = fails(
+        runner, "check", ADA, "-c", "offers", "--template", "nope", "--template-language", "en_US",
+        "--db", db,
+    )  # fmt: skip
+
+    assert shown.stdout.splitlines()[0] == "spring_sale (en_US): MARKETING"
+    assert allowed.stdout.startswith("ALLOWED: consented")
+    assert "as MARKETING" in allowed.stdout
+    assert unknown.stderr.startswith("Error: no category is recorded for template nope (en_US)")
