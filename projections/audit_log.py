@@ -341,6 +341,8 @@ def _change(event: ConsentRecord.Change) -> dict[str, Any]:
             details["withdrawn"] = " ".join(event.categories or ("*",))
         case ConsentRecord.CategoriesChanged():
             details.update(granted=" ".join(event.granted), withdrawn=" ".join(event.withdrawn))
+        case ConsentRecord.SignalReceived():
+            details["channel"] = "whatsapp"
         case ConsentRecord.IdentifierLinked():
             details["channel"] = None  # who the person is, on no channel
         case ConsentRecord.PlatformMarketingStopped() | ConsentRecord.PlatformMarketingResumed():

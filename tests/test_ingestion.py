@@ -61,10 +61,21 @@ def history(ledger: ConsentLedger, number: str = ADA) -> SubjectHistory:
     return ledger.get_history(number, business_id=BUSINESS)
 
 
+NOT_CONSENT = {"SubjectRegistered", "IdentifierLinked", "SignalReceived"}
+
+
 def consent_events(ledger: ConsentLedger, number: str = ADA) -> list[str]:
-    """The person's events that are about consent (not who they are)."""
-    identity = {"SubjectRegistered", "IdentifierLinked"}
-    return [e.event_type for e in history(ledger, number).entries if e.event_type not in identity]
+    """The person's events that are about consent (not who they are, not signals)."""
+    return [
+        e.event_type for e in history(ledger, number).entries if e.event_type not in NOT_CONSENT
+    ]
+
+
+def signals(ledger: ConsentLedger, number: str = ADA) -> list[str]:
+    """The events that keep what the platform reported (evidence, not consent)."""
+    return [
+        e.event_type for e in history(ledger, number).entries if e.event_type == "SignalReceived"
+    ]
 
 
 @pytest.fixture
@@ -124,7 +135,8 @@ def test_start_from_someone_never_opted_in_grants_nothing(ledger: ConsentLedger)
     report = ledger.ingest_whatsapp(body, business_id=BUSINESS)
 
     assert [o.action for o in report.outcomes] == ["refused"]
-    assert ledger.find_subject(BRUNO, business_id=BUSINESS) is None
+    assert consent_events(ledger, BRUNO) == []  # the START is kept as a signal, nothing granted
+    assert signals(ledger, BRUNO) == ["SignalReceived"]
 
 
 def test_help_and_a_longer_message_change_nothing(ada: ConsentLedger) -> None:
@@ -135,6 +147,8 @@ def test_help_and_a_longer_message_change_nothing(ada: ConsentLedger) -> None:
 
     assert [o.action for o in helped.outcomes] == ["noted"]
     assert [o.action for o in longer.outcomes] == ["for-review"]
+    assert signals(ada) == ["SignalReceived"]  # kept in the log, the message as evidence
+    assert signals(ada, DAN) == ["SignalReceived"]  # the HELP came from another person
     assert whatsapp_state(ada) is State.GRANTED
     assert len(consent_events(ada)) == events
 

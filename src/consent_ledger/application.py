@@ -31,7 +31,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
-from .commands import OptIn, OptOut
+from .commands import OptIn, OptOut, RecordSignal
 from .database import open_view_database
 from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion, Template
 from .eligibility import (
@@ -493,7 +493,7 @@ class ConsentLedger(Application[UUID]):
     # Signals from outside (webhooks), each recorded at most once.
 
     def record_once(
-        self, command: OptIn | OptOut | RecordPlatformPreference, *, signal: str
+        self, command: OptIn | OptOut | RecordPlatformPreference | RecordSignal, *, signal: str
     ) -> Recorded | None:
         """Record ``command`` for an external signal (a webhook item), at most once.
 
@@ -512,6 +512,8 @@ class ConsentLedger(Application[UUID]):
             change = self._opting_in(command)
         elif isinstance(command, OptOut):
             change = _opting_out(command)
+        elif isinstance(command, RecordSignal):
+            change = _signalling(command)
         else:
             change = _preferring(command)
         return self._record_consent(command, change, signal=key)
@@ -1137,6 +1139,20 @@ def _opting_out(command: OptOut) -> Change:
             sender=command.sender,
             provenance=command.provenance(),
             reason=seal(command.reason, "reason"),
+            evidence=seal(command.evidence, "evidence"),
+        )
+
+    return change
+
+
+def _signalling(command: RecordSignal) -> Change:
+    def change(record: ConsentRecord, seal: Seal) -> None:
+        record.receive_signal(
+            command.signal,
+            detail=command.detail,
+            code=command.code,
+            sender=command.sender,
+            provenance=command.provenance(),
             evidence=seal(command.evidence, "evidence"),
         )
 

@@ -238,6 +238,19 @@ class RecordPlatformPreference(ConsentCommand):
     method: Method = Method.PLATFORM
 
 
+class RecordSignal(ConsentCommand):
+    """Record something a platform reported about a person that changes no consent.
+
+    A HELP reply, an opt-out word inside a longer message (for review), a delivery error
+    such as 131049 or 131026: kept in the log as evidence, never acted on as consent.
+    """
+
+    signal: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$")
+    detail: str = Field(min_length=1, max_length=500)
+    code: int | None = None
+    method: Method = Method.PLATFORM
+
+
 class ChangeCategories(ConsentCommand):
     """Record that a person granted some categories and withdrew others in one decision."""
 

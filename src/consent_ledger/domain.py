@@ -587,6 +587,23 @@ class ConsentRecord(Aggregate):
             """A marketing resume for the sender (None: every sender)."""
             yield self._effect(EffectKind.MARKETING_RESUME, Channel.WHATSAPP, None, self.sender)
 
+    class SignalReceived(Change):
+        """A platform reported something about the person that changes no consent.
+
+        A HELP reply, an opt-out word inside a longer message (for review), a delivery
+        error (131049, 131047, 131026: an inferred block at most): evidence, not consent.
+        """
+
+        TOPIC: ClassVar[str] = "consent-ledger:ConsentRecord.SignalReceived"
+        signal: str
+        detail: str
+        code: int | None = None
+        sender: str | None = None
+
+        def effects(self) -> Iterator[Effect]:
+            """None: a signal is evidence, not a decision."""
+            yield from ()
+
     class IdentifierLinked(Change):
         """Another identifier the person is known by (a wa_id, a business-scoped user id).
 
@@ -773,6 +790,27 @@ class ConsentRecord(Aggregate):
         """
         event = self.PlatformMarketingStopped if stopped else self.PlatformMarketingResumed
         self.trigger_event(event, sender=sender, provenance=provenance, evidence=evidence)
+
+    def receive_signal(  # noqa: PLR0913 (a signal has this many facts)
+        self,
+        signal: str,
+        *,
+        detail: str,
+        code: int | None,
+        sender: str | None,
+        provenance: Provenance,
+        evidence: Sealed | None = None,
+    ) -> None:
+        """Record a platform's report about the person (no consent changes)."""
+        self.trigger_event(
+            self.SignalReceived,
+            signal=signal,
+            detail=detail,
+            code=code,
+            sender=sender,
+            provenance=provenance,
+            evidence=evidence,
+        )
 
     def link_identifier(
         self,

@@ -109,11 +109,22 @@ def history_entry(event: Any, unseal: Unseal) -> HistoryEntry:
     )
 
 
-def _change_details(change: ConsentRecord.Change, unseal: Unseal) -> dict[str, Any]:
+def _identity_or_signal(change: ConsentRecord.Change, unseal: Unseal) -> dict[str, Any] | None:
+    """The details of a change that is not about consent: a signal, a linked identifier."""
     match change:
+        case ConsentRecord.SignalReceived():
+            return {"channel": "whatsapp", "sender": change.sender}
         case ConsentRecord.IdentifierLinked():
             identifier = unseal(change.identifier, change.originator_version, "identifier")
             return {"identifier": identifier}
+    return None
+
+
+def _change_details(change: ConsentRecord.Change, unseal: Unseal) -> dict[str, Any]:
+    other = _identity_or_signal(change, unseal)
+    if other is not None:
+        return other
+    match change:
         case ConsentRecord.OptedIn():
             return {
                 "channel": change.channel,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .commands import Evidence, OptIn, OptOut, RecordPlatformPreference
+from .commands import Evidence, OptIn, OptOut, RecordPlatformPreference, RecordSignal
 from .exceptions import ConsentLedgerError, IdentityConflictError, InvalidInputError
 from .identifiers import Identifier
 from .keywords import KeywordKind, Keywords, Scope
@@ -221,7 +221,7 @@ def _act(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
         case DeliveryError():
             block = "; may hide a block (inferred)" if signal.inferred_block else ""
             detail = f"delivery signal {signal.code} ({signal.kind}), not a consent change{block}"
-            return _note(ledger, signal, detail)
+            return _record_signal(ledger, signal, business_id, str(signal.kind), detail)
         case TemplateCategoryUpdate():
             return _template(ledger, signal, business_id)
 
@@ -267,7 +267,8 @@ def _template(ledger: ConsentLedger, signal: TemplateCategoryUpdate, business_id
 def _inbound(ledger: ConsentLedger, signal: InboundMessage, business_id: str) -> Outcome:
     keyword = signal.keyword
     if keyword is None:
-        return _note(ledger, signal, "a message, not a keyword")
+        detail = f"a {signal.message_type} message, not a keyword"
+        return _record_signal(ledger, signal, business_id, "message", detail, evidence=False)
     said = f"replied {keyword.word!r}" + (f" ({keyword.language})" if keyword.language else "")
     if keyword.kind is KeywordKind.OPT_OUT:
         command: OptIn | OptOut = OptOut(
@@ -285,13 +286,18 @@ def _inbound(ledger: ConsentLedger, signal: InboundMessage, business_id: str) ->
     if keyword.kind is KeywordKind.OPT_IN:
         regrant = _regrant(ledger, signal, business_id, said)
         if regrant is None:
-            return _note(
-                ledger, signal, f"{said}: no earlier WhatsApp opt-in to restore", "refused"
+            detail = f"{said}: no earlier WhatsApp opt-in to restore"
+            return _record_signal(
+                ledger, signal, business_id, "opt-in-keyword", detail, action="refused"
             )
         return _record(ledger, signal, regrant, "re-granted", said)
     if keyword.kind is KeywordKind.HELP:
-        return _note(ledger, signal, f"{said}: asked for help, nothing changes")
-    return _note(ledger, signal, f"{said} inside a longer message", "for-review")
+        detail = f"{said}: asked for help, nothing changes"
+        return _record_signal(ledger, signal, business_id, "help", detail)
+    detail = f"{said} inside a longer message"
+    return _record_signal(
+        ledger, signal, business_id, "possible-opt-out", detail, action="for-review"
+    )
 
 
 def _regrant(
@@ -350,7 +356,7 @@ def _preference(
 def _record(
     ledger: ConsentLedger,
     signal: AnySignal,
-    command: OptIn | OptOut | RecordPlatformPreference,
+    command: OptIn | OptOut | RecordPlatformPreference | RecordSignal,
     action: str,
     detail: str,
 ) -> Outcome:
@@ -361,6 +367,32 @@ def _record(
     if recorded is None:
         return Outcome(signal.path, signal.signal, "duplicate", detail)
     return Outcome(signal.path, signal.signal, action, detail, recorded)
+
+
+def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
+    ledger: ConsentLedger,
+    signal: InboundMessage | DeliveryError,
+    business_id: str,
+    name: str,
+    detail: str,
+    *,
+    action: str = "noted",
+    evidence: bool = True,
+) -> Outcome:
+    """Keep in the person's record what the platform reported: evidence, not consent."""
+    user = signal.user if isinstance(signal, InboundMessage) else signal.recipient
+    command = RecordSignal(
+        business_id=business_id,
+        identifier=_identifier(ledger, user, business_id),
+        signal=name,
+        detail=detail,
+        code=signal.code if isinstance(signal, DeliveryError) else None,
+        sender=signal.sender.phone_number_id,
+        actor="subject" if isinstance(signal, InboundMessage) else PLATFORM_ACTOR,
+        occurred_at=signal.occurred_at,
+        evidence=_evidence(signal.evidence) if evidence else None,
+    )
+    return _record(ledger, signal, command, action, detail)
 
 
 def _note(ledger: ConsentLedger, signal: AnySignal, detail: str, action: str = "noted") -> Outcome:
