@@ -116,7 +116,9 @@ def send_options(*, service_window: bool = True) -> Callable[[F], F]:
             click.option(
                 "--in-service-window",
                 is_flag=True,
-                help="A customer service window is open (the person wrote in the last 24 h).",
+                default=None,
+                help="A customer service window is open [default: worked out from the "
+                "messages the ledger ingested from the person in the last 24 hours].",
             )
         )
 
@@ -163,7 +165,7 @@ def check(  # noqa: PLR0913 (one parameter per option)
     sender: str | None,
     template_category: str | None,
     policy: str | None,
-    in_service_window: bool,
+    in_service_window: bool | None,
     template: str | None,
     template_language: str | None,
     at: datetime | None,

@@ -6,7 +6,7 @@ import base64
 import copy
 import itertools
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -376,3 +376,29 @@ def test_identifiers_of_two_people_are_not_merged(ledger: ConsentLedger) -> None
     assert "for review:" in report.outcomes[0].detail
     assert "different people: not linked" in report.outcomes[0].detail
     assert ledger.find_subject("wa:12025550188", business_id=BUSINESS) is None
+
+
+# The customer service window, from the messages the person sent.
+
+
+def test_a_message_from_the_person_opens_the_service_window_for_a_day(
+    ledger: ConsentLedger,
+) -> None:
+    """Dan never opted in; he wrote HELP at 09:00: utility replies may go until 09:00 next day."""
+    ledger.ingest_whatsapp(payload("text_help.json"), business_id=BUSINESS)
+    [wrote] = [
+        e.occurred_at for e in history(ledger, DAN).entries if e.event_type == "SignalReceived"
+    ]
+    assert wrote is not None
+
+    def check(hours: float, category: str = "order-updates", **kwargs: Any) -> tuple[bool, str]:
+        at = wrote + timedelta(hours=hours)
+        decision = ledger.check(DAN, business_id=BUSINESS, category=category, at=at, **kwargs)
+        return decision.allowed, decision.reason
+
+    assert check(1) == (True, "service-window")
+    assert check(1, sender=SENDER) == (True, "service-window")
+    assert check(1, sender="other-number") == (False, "no-consent")  # he wrote to SENDER
+    assert check(1, in_service_window=False) == (False, "no-consent")  # the caller knows better
+    assert check(25) == (False, "no-consent")
+    assert check(1, category="offers") == (False, "no-consent")  # never for marketing

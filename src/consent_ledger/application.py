@@ -33,13 +33,22 @@ from uuid_utils.compat import uuid7
 
 from .commands import OptIn, OptOut, RecordSignal
 from .database import open_view_database
-from .domain import Aggregate, Business, ConsentRecord, Notice, NoticeVersion, Template
+from .domain import (
+    SERVICE_WINDOW,
+    Aggregate,
+    Business,
+    ConsentRecord,
+    Notice,
+    NoticeVersion,
+    Template,
+)
 from .eligibility import (
     Candidate,
     CheckRequest,
     ConsentSource,
     Decision,
     Policy,
+    Reason,
     Recipient,
     check_request,
     country_allowed,
@@ -75,7 +84,14 @@ from .persistence import (
     PydanticMapper,
     SQLiteLedgerRecorder,
 )
-from .status import ConsentState, PlatformState, base_state, platform_states, visible
+from .status import (
+    END_OF_TIME,
+    ConsentState,
+    PlatformState,
+    base_state,
+    platform_states,
+    visible,
+)
 from .stores import Store, parse_store
 from .taxonomy import Channel, TemplateCategory
 from .values import utc_text
@@ -906,12 +922,16 @@ class ConsentLedger(Application[UUID]):
         policy: str | None = None,
         at: datetime | None = None,
         known_at: datetime | None = None,
-        in_service_window: bool = False,
+        in_service_window: bool | None = None,
         source: ConsentSource | None = None,
         template: tuple[str, str] | None = None,
     ) -> Decision:
         """May a message of ``category`` be sent to this person now (or at ``at``)?
 
+        ``in_service_window``: whether a customer service window is open; by default the
+        ledger works it out from the person's record (a message from them to ``sender``,
+        or to any of the business's numbers when ``sender`` is None, in the 24 hours
+        before the send), and only when it could change the answer.
         ``template``: the (name, language) of the template to send; its category in force
         at the send (see :meth:`set_template_category`) is the template category.
         ``template_category`` defaults to the category's own (offers: MARKETING); ``policy``
@@ -936,9 +956,40 @@ class ConsentLedger(Application[UUID]):
             sender=sender,
             template_category=template_category,
             at=at or datetime.now(UTC),
-            in_service_window=in_service_window,
+            in_service_window=bool(in_service_window),
         )
         chosen = get_policy(policy, request.channel)
+        decision = self._decide(chosen, request, identifier, source, at=at, known_at=known_at)
+        if (
+            in_service_window is None
+            and decision.reason is Reason.NO_CONSENT
+            and decision.subject_id is not None
+            and request.template_category in chosen.service_window_exempt
+            and self._service_window_open(decision.subject_id, request, known_at)
+        ):
+            opened = request._replace(in_service_window=True)
+            return self._decide(chosen, opened, identifier, source, at=at, known_at=known_at)
+        return decision
+
+    def _service_window_open(
+        self, subject_id: UUID, request: CheckRequest, known_at: datetime | None
+    ) -> bool:
+        """Whether the person wrote to the sender in the 24 hours before the send."""
+        record = self._get_record(subject_id)
+        last = record.last_inbound(request.sender, request.at, known_at or END_OF_TIME)
+        return last is not None and request.at - last < SERVICE_WINDOW
+
+    def _decide(  # noqa: PLR0913 (a check has this many facts)
+        self,
+        chosen: Policy,
+        request: CheckRequest,
+        identifier: Identifier,
+        source: ConsentSource | None,
+        *,
+        at: datetime | None,
+        known_at: datetime | None,
+    ) -> Decision:
+        business_id, category, sender = request.business_id, request.category, request.sender
         lookup = self._keyring.lookup(business_id, identifier)
         by_lookup = getattr(source, "consent_by_lookup", None)
         if source is not None and by_lookup is not None and at is None and known_at is None:

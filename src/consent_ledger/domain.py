@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -42,6 +42,11 @@ from .values import Categories, Immutable, Language, NoticeRef, Provenance, Seal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+INBOUND_SIGNALS = frozenset({"message", "help", "possible-opt-out", "opt-in-keyword"})
+"""The signals that are messages from the person (which open a service window)."""
+SERVICE_WINDOW = timedelta(hours=24)
+"""How long a message from the person lets the business answer without an opt-in."""
 
 # Deterministic ids for businesses and notices (not personal data); subjects get UUIDv7.
 _NAMESPACE = uuid.UUID("5f0d7e55-2d4b-4f4e-9b7c-1e0c0a5e1d90")
@@ -811,6 +816,25 @@ class ConsentRecord(Aggregate):
             provenance=provenance,
             evidence=evidence,
         )
+
+    def last_inbound(
+        self, sender: str | None, at: datetime, known_at: datetime = END_OF_TIME
+    ) -> datetime | None:
+        """When the person last wrote to ``sender`` (None: any number) by ``at``, if ever.
+
+        Their messages are the signals that came from them (a message, HELP, a keyword
+        with nothing to act on, ...), as the ledger knew them at ``known_at``.
+        """
+        times = [
+            change.provenance.occurred_at
+            for change in self.changes
+            if isinstance(change, ConsentRecord.SignalReceived)
+            and change.signal in INBOUND_SIGNALS
+            and (sender is None or change.sender == sender)
+            and change.provenance.occurred_at <= at
+            and change.timestamp <= known_at
+        ]
+        return max(times, default=None)
 
     def link_identifier(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,3 +94,22 @@ def test_template_set_show_and_check_by_template(db: str, runner: CliRunner) -> 
     assert allowed.stdout.startswith("ALLOWED: consented")
     assert "as MARKETING" in allowed.stdout
     assert unknown.stderr.startswith("Error: no category is recorded for template nope (en_US)")
+
+
+def test_check_works_out_the_service_window_from_ingested_messages(
+    db: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    """Dan never opted in; he wrote an hour ago: a utility reply may go now, marketing not."""
+    body = json.loads((PAYLOADS / "text_help.json").read_text())
+    [message] = body["entry"][0]["changes"][0]["value"]["messages"]
+    message["timestamp"] = str(int(time.time()) - 3600)
+    source = tmp_path / "help.json"
+    source.write_text(json.dumps(body))
+    ok(runner, "ingest", "whatsapp", str(source), "--db", db)
+
+    utility = ok(runner, "check", "+1 202-555-0187", "-c", "order-updates", "--db", db)
+    marketing = runner.invoke(main, ["check", "+1 202-555-0187", "-c", "offers", "--db", db])
+
+    assert utility.stdout.startswith("ALLOWED: service-window")
+    assert marketing.exit_code == 3
+    assert marketing.stdout.startswith("DENIED: no-consent")
