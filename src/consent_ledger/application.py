@@ -327,6 +327,7 @@ class ConsentLedger(Application[UUID]):
         since: Sequence[str] = (),
         progress: Callable[[int], None] | None = None,
         workers: int | None = 1,
+        thorough: bool = False,
     ) -> Verification:
         """Check every stored event against every signed checkpoint.
 
@@ -335,10 +336,13 @@ class ConsentLedger(Application[UUID]):
         kept outside the ledger, which the log must extend: a log rewritten and signed
         again by the key's holder fails against them. ``workers``: processes that hash
         leaves on SQLite (``None``: one per CPU for a large log; see
-        :func:`consent_ledger.integrity.leaf_pages`).
+        :func:`consent_ledger.integrity.leaf_pages`). ``thorough``: also compare every
+        kept leaf (see :meth:`~consent_ledger.integrity.TamperEvidence.verify`).
         """
         trusted = list(keys) if keys is not None else [self.verifier_key()]
-        return self.tamper_evidence.verify(trusted, since=since, progress=progress, workers=workers)
+        return self.tamper_evidence.verify(
+            trusted, since=since, progress=progress, workers=workers, thorough=thorough
+        )
 
     def _signing_key(self) -> Ed25519PrivateKey:
         return self._keyring.checkpoint_key(self.event_log.ledger_id)

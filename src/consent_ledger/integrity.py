@@ -447,6 +447,7 @@ class TamperEvidence:
         since: Sequence[str] = (),
         progress: Callable[[int], None] | None = None,
         workers: int | None = 1,
+        thorough: bool = False,
     ) -> Verification:
         """Check every stored event against every signed checkpoint.
 
@@ -457,6 +458,11 @@ class TamperEvidence:
         the key's holder cannot. ``progress`` is called with the events read per page.
         ``workers``: processes that hash leaves on SQLite (see :func:`leaf_pages`;
         ``None``: one per CPU for a large log).
+
+        The signed roots alone prove the log; the kept leaves only say where it changed.
+        So the leaves are read only when a root does not match (a second pass then names
+        the first changed position), or always with ``thorough``, which also reports a
+        leaf index altered while the log is intact.
         """
         own = self.checkpoints()
         heads: list[Checkpoint] = []
@@ -473,7 +479,22 @@ class TamperEvidence:
             heads.append(head)
         covered = own[-1].size if own else 0
         heads.sort(key=lambda head: head.size)
-        replay = _Replay(self, heads, covered, progress, len(own))
+        result = self._replay(heads, covered, len(own), progress, workers, compare=thorough)
+        if not result.ok and not thorough:  # where did it change? ask the kept leaves
+            result = self._replay(heads, covered, len(own), None, workers, compare=True)
+        return result
+
+    def _replay(  # noqa: PLR0913 (one pass needs all of these)
+        self,
+        heads: list[Checkpoint],
+        covered: int,
+        checkpoints: int,
+        progress: Callable[[int], None] | None,
+        workers: int | None,
+        *,
+        compare: bool,
+    ) -> Verification:
+        replay = _Replay(self, heads, covered, progress, checkpoints, compare=compare)
         with leaf_pages(self.log, BEFORE_ALL, workers=workers) as pages:
             return replay.run(pages)
 
@@ -481,15 +502,18 @@ class TamperEvidence:
 class _Replay:
     """One pass over the log: leaves recomputed, compared with the kept ones, roots checked."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (one pass needs all of these)
         self,
         evidence: TamperEvidence,
         heads: list[Checkpoint],
         covered: int,
         progress: Callable[[int], None] | None,
         checkpoints: int,
+        *,
+        compare: bool,
     ) -> None:
         self.evidence = evidence
+        self.compare = compare
         self.due = collections.deque(heads)  # by size: the next to check first
         self.covered = covered
         self.progress = progress
@@ -519,7 +543,7 @@ class _Replay:
     def _take(self, page: LeafPage) -> Checkpoint | None:
         """Add a page of leaves to the tree; return a checkpoint whose root it misses."""
         positions, digests, root = page
-        if self.tree.size < self.covered and self.first_difference is None:
+        if self.compare and self.tree.size < self.covered and self.first_difference is None:
             self._compare_page(positions, digests)
         count, size = len(digests), self.tree.size
         if root is not None and size % count == 0 and not self._due_within(size, size + count):
