@@ -76,6 +76,12 @@ def checkpoint(*, db: str, key_file: Path | None, print_key: bool) -> None:
     help="A signed checkpoint kept outside the ledger, which the log must still extend "
     "(repeatable).",
 )
+@click.option(
+    "--thorough",
+    is_flag=True,
+    help="Also compare every kept leaf with the log (reports a leaf index altered while "
+    "the log is intact); slower.",
+)
 @format_option("text", "json")
 def verify(  # noqa: PLR0913 (one parameter per option)
     *,
@@ -84,6 +90,7 @@ def verify(  # noqa: PLR0913 (one parameter per option)
     key_file: Path | None,
     public_keys: tuple[str, ...],
     kept: tuple[Path, ...],
+    thorough: bool,
     output_format: str,
 ) -> None:
     """Prove a ledger's log, or a bundle exported from one, is exactly as it was signed.
@@ -117,7 +124,9 @@ def verify(  # noqa: PLR0913 (one parameter per option)
     with click.progressbar(
         length=ledger.event_log.head(), label="verifying", file=sys.stderr
     ) as bar:
-        verification = ledger.verify(keys or None, since=notes, progress=bar.update, workers=None)
+        verification = ledger.verify(
+            keys or None, since=notes, progress=bar.update, workers=None, thorough=thorough
+        )
     if output_format == "json":
         click.echo(_json(verification))
     elif verification.ok:

@@ -111,3 +111,15 @@ def test_a_malformed_public_key_is_a_clear_error(db: str, runner: CliRunner) -> 
     result = fails(runner, "verify", "--db", db, "--public-key", "not-a-key")
 
     assert result.stderr.startswith("Error: ")
+
+
+def test_a_thorough_verify_also_checks_the_kept_leaves(db: str, runner: CliRunner) -> None:
+    ok(runner, "checkpoint", "--db", db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE ledger_leaves SET leaf_hash = zeroblob(32) WHERE leaf_index = 2")
+
+    quick = ok(runner, "verify", "--db", db)
+    thorough = fails(runner, "verify", "--db", db, "--thorough")
+
+    assert quick.stdout.startswith("verified: ")
+    assert "the leaf index was altered" in thorough.stderr
