@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import click
 import orjson
@@ -15,6 +15,7 @@ from consent_ledger.cli._options import (
 )
 
 from consent_ledger.ingestion import Outcome, ingest_whatsapp_lines
+from consent_ledger.keywords import KeywordConfigError, Keywords
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,8 +33,21 @@ def ingest() -> None:
 @click.option(
     "--strict", is_flag=True, help="Refuse the whole input if any body or item cannot be read."
 )
-def whatsapp(
-    *, source: TextIO, db: str, key_file: Path | None, business_id: str | None, strict: bool
+@click.option(
+    "--keywords",
+    "keywords_file",
+    type=click.File("rb"),
+    help='Your keywords (JSON): {"defaults": true, "rules": [{"word": "NON SCRIVERMI", '
+    '"kind": "opt_out", "language": "it"}, ...]} [default: the shipped sets].',
+)
+def whatsapp(  # noqa: PLR0913 (one parameter per option)
+    *,
+    source: TextIO,
+    db: str,
+    key_file: Path | None,
+    business_id: str | None,
+    strict: bool,
+    keywords_file: BinaryIO | None,
 ) -> None:
     """Ingest WhatsApp Business Platform webhook bodies from SOURCE (a file, or - for stdin).
 
@@ -59,9 +73,14 @@ def whatsapp(
         consent-ledger ingest whatsapp webhooks.jsonl
         curl ... | consent-ledger ingest whatsapp - --strict
     """
+    keywords = _keywords(keywords_file) if keywords_file is not None else None
     ledger = open_ledger(db, key_file)
     report = ingest_whatsapp_lines(
-        ledger, source, business_id=resolve_business(ledger, business_id), strict=strict
+        ledger,
+        source,
+        business_id=resolve_business(ledger, business_id),
+        keywords=keywords,
+        strict=strict,
     )
     for outcome in report.outcomes:
         line = orjson.dumps(_outcome_json(outcome), option=orjson.OPT_APPEND_NEWLINE)
@@ -72,6 +91,23 @@ def whatsapp(
     click.echo(report.summary(), err=True)
     if report.rejected:
         raise click.exceptions.Exit(1)
+
+
+def _keywords(source: BinaryIO) -> Keywords:
+    """The operator's keyword configuration.
+
+    Raises:
+        KeywordConfigError: it is not JSON, or not a keyword configuration.
+    """
+    try:
+        config = orjson.loads(source.read())
+    except orjson.JSONDecodeError as e:
+        msg = f"the keywords file is not JSON: {e}"
+        raise KeywordConfigError(msg) from None
+    if not isinstance(config, dict):
+        msg = "the keywords file must hold a JSON object with 'defaults' and 'rules'"
+        raise KeywordConfigError(msg)
+    return Keywords.from_config(config)
 
 
 def _outcome_json(outcome: Outcome) -> dict[str, object]:

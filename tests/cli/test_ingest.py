@@ -113,3 +113,22 @@ def test_check_works_out_the_service_window_from_ingested_messages(
     assert utility.stdout.startswith("ALLOWED: service-window")
     assert marketing.exit_code == 3
     assert marketing.stdout.startswith("DENIED: no-consent")
+
+
+def test_an_operators_keywords_are_used(db: str, runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "keywords.json"
+    config.write_text(json.dumps({"rules": [{"word": "LEAVE ME BE", "kind": "opt_out"}]}))
+    body = json.loads((PAYLOADS / "text_stop.json").read_text())
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] = "leave me be!"
+    source = tmp_path / "body.json"
+    source.write_text(json.dumps(body))
+
+    result = ok(runner, "ingest", "whatsapp", str(source), "--db", db, "--keywords", str(config))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    refused = fails(
+        runner, "ingest", "whatsapp", str(source), "--db", db, "--keywords", str(broken)
+    )
+
+    assert json.loads(result.stdout)["action"] == "opted-out"
+    assert refused.stderr.startswith("Error: the keywords file is not JSON")
