@@ -174,7 +174,7 @@ def _write_bundle(
         positions = list(dict.fromkeys(heapq.merge(chosen, notices)))
     total = len(positions) if positions is not None else ledger.event_log.head()
     with written(path) as out, _progress(total, "bundling") as advance:
-        signed, count = write_bundle(ledger, out.write, positions, progress=advance)
+        signed, count = write_bundle(ledger, out.write, positions, progress=advance, workers=None)
     click.echo(
         f"{path}: {count:,} events under checkpoint {signed.size:,} "
         f"({'complete' if positions is None else 'chosen events, with proofs'})",

@@ -121,8 +121,11 @@ def write_bundle(
     positions: Sequence[int] | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = 1,
 ) -> tuple[SignedCheckpoint, int]:
     """Sign a checkpoint of everything recorded so far, then write a bundle of it.
+
+    ``workers``: processes that hash the new leaves (see ``ConsentLedger.checkpoint``).
 
     Without ``positions`` the bundle is complete (every covered event); with them
     (ascending), it holds those events with their audit paths. Returns the checkpoint
@@ -131,7 +134,7 @@ def write_bundle(
     Raises:
         IntegrityError: a chosen event differs from the one that was checkpointed.
     """
-    signed = ledger.checkpoint()
+    signed = ledger.checkpoint(workers=workers)
     evidence = ledger.tamper_evidence
     writer = BundleWriter(evidence, signed, ledger.verifier_key(), write)
     log = ledger.event_log
