@@ -125,9 +125,17 @@ class Evidence(Immutable):
         if len(data) > MAX_EVIDENCE_BYTES:
             msg = f"evidence file {path} has {len(data)} bytes; the limit is {MAX_EVIDENCE_BYTES}"
             raise InvalidInputError(msg)
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return cls.from_bytes(data, file_name=path.name, media_type=media_type, **details)
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, *, file_name: str, media_type: str, **details: str | None
+    ) -> Evidence:
+        """Evidence holding ``data`` as a file of that name and type, with its SHA-256."""
         return cls(
-            file_name=path.name,
-            media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            file_name=file_name,
+            media_type=media_type,
             content=base64.b64encode(data).decode(),
             sha256=hashlib.sha256(data).hexdigest(),
             **details,
