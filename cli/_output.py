@@ -201,6 +201,8 @@ HISTORY_COLUMNS = (
     "reason",
     "platform_marketing",
     "identifier",
+    "linked",
+    "signal",
     "evidence",
     "personal_data_erased",
 )
@@ -230,6 +232,8 @@ def entry_json(entry: HistoryEntry) -> dict[str, Any]:
         "reason": entry.reason,
         "platform_marketing": entry.platform_marketing,
         "identifier": entry.identifier,
+        "linked": entry.linked,
+        "signal": entry.signal,
         "evidence": entry.evidence.model_dump(exclude_none=True) if entry.evidence else None,
         "personal_data_erased": entry.personal_data_erased,
     }
@@ -244,6 +248,8 @@ def change_summary(entry: HistoryEntry) -> str:
         parts.append("(awaiting confirmation)")
     if entry.platform_marketing:
         parts.append(f"marketing {entry.platform_marketing} on WhatsApp")
+    if entry.linked:
+        parts.append(f"now also known by this {entry.linked}")
     return " ".join(parts) or "-"
 
 
@@ -257,6 +263,8 @@ def _details(entry: HistoryEntry) -> str:
         details.append(f"expires {short_time(entry.expires_at)}")
     if entry.reason:
         details.append(f"reason {entry.reason!r}")
+    if entry.signal:
+        details.append(f"reported: {entry.signal}")
     if entry.evidence:
         details.append(f"evidence {entry.evidence.summary()}")
     if entry.personal_data_erased:

@@ -63,6 +63,8 @@ class HistoryEntry:
     reason: str | None = None
     platform_marketing: str | None = None  # "stopped" or "resumed" on the platform
     identifier: str | None = None
+    linked: str | None = None  # on IdentifierLinked: the kind of the identifier (wa, bsuid)
+    signal: str | None = None  # on SignalReceived: what the platform reported, in words
     evidence: Evidence | None = None
     personal_data_erased: bool = False
 
@@ -113,10 +115,10 @@ def _identity_or_signal(change: ConsentRecord.Change, unseal: Unseal) -> dict[st
     """The details of a change that is not about consent: a signal, a linked identifier."""
     match change:
         case ConsentRecord.SignalReceived():
-            return {"channel": "whatsapp", "sender": change.sender}
+            return {"channel": "whatsapp", "sender": change.sender, "signal": change.detail}
         case ConsentRecord.IdentifierLinked():
             identifier = unseal(change.identifier, change.originator_version, "identifier")
-            return {"identifier": identifier}
+            return {"identifier": identifier, "linked": str(change.identifier_kind)}
     return None
 
 

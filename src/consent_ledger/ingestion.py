@@ -386,6 +386,7 @@ def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
         detail=detail,
         code=signal.code if isinstance(signal, DeliveryError) else None,
         sender=signal.sender.phone_number_id,
+        method=Method.WHATSAPP_THREAD if isinstance(signal, InboundMessage) else Method.PLATFORM,
         actor="subject" if isinstance(signal, InboundMessage) else PLATFORM_ACTOR,
         occurred_at=signal.occurred_at,
         evidence=_evidence(signal.evidence) if evidence else None,

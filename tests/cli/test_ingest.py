@@ -132,3 +132,20 @@ def test_an_operators_keywords_are_used(db: str, runner: CliRunner, tmp_path: Pa
 
     assert json.loads(result.stdout)["action"] == "opted-out"
     assert refused.stderr.startswith("Error: the keywords file is not JSON")
+
+
+def test_history_says_what_was_reported_and_what_was_linked(db: str, runner: CliRunner) -> None:
+    ok(runner, "ingest", "whatsapp", str(PAYLOADS / "bsuid.json"), "--db", db)
+    ok(runner, "ingest", "whatsapp", str(PAYLOADS / "text_help.json"), "--db", db)
+
+    table = ok(runner, "history", "+1 202-555-0187", "--db", db).stdout
+    events = json.loads(
+        ok(runner, "history", "+1 202-555-0187", "--db", db, "--format", "json").stdout
+    )["events"]
+
+    assert "now also known by this bsuid" in table
+    assert "reported: replied 'help' (en): asked for help, nothing changes" in table
+    [help_reply] = [e for e in events if e["event_type"] == "SignalReceived"]
+    assert (help_reply["method"], help_reply["actor"]) == ("whatsapp-thread", "subject")
+    linked = {e["linked"]: e["identifier"] for e in events if e["event_type"] == "IdentifierLinked"}
+    assert linked["bsuid"] == "US.1349120865530274"
