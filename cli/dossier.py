@@ -15,8 +15,6 @@ from consent_ledger.cli._options import (
     resolve_business,
 )
 
-from consent_ledger.dossier import gather_dossier, render_html
-
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -56,6 +54,8 @@ def dossier(  # noqa: PLR0913 (one parameter per option)
         consent-ledger dossier "+44 7700 900123" --output ada.html
         consent-ledger dossier "+44 7700 900123" -o - > ada.html
     """
+    from consent_ledger.dossier import gather_dossier, render_html  # noqa: PLC0415 (its own command)
+
     ledger = open_ledger(db, key_file)
     found = gather_dossier(
         ledger,

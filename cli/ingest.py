@@ -14,11 +14,11 @@ from consent_ledger.cli._options import (
     resolve_business,
 )
 
-from consent_ledger.ingestion import Outcome, ingest_whatsapp_lines
-from consent_ledger.keywords import KeywordConfigError, Keywords
-
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from consent_ledger.ingestion import Outcome
+    from consent_ledger.keywords import Keywords
 
 
 @click.group()
@@ -73,6 +73,9 @@ def whatsapp(  # noqa: PLR0913 (one parameter per option)
         consent-ledger ingest whatsapp webhooks.jsonl
         curl ... | consent-ledger ingest whatsapp - --strict
     """
+    # The webhook parser and keyword tables load only when ingesting, not at every start.
+    from consent_ledger.ingestion import ingest_whatsapp_lines  # noqa: PLC0415
+
     keywords = _keywords(keywords_file) if keywords_file is not None else None
     ledger = open_ledger(db, key_file)
     report = ingest_whatsapp_lines(
@@ -99,6 +102,8 @@ def _keywords(source: BinaryIO) -> Keywords:
     Raises:
         KeywordConfigError: it is not JSON, or not a keyword configuration.
     """
+    from consent_ledger.keywords import KeywordConfigError, Keywords  # noqa: PLC0415
+
     try:
         config = orjson.loads(source.read())
     except orjson.JSONDecodeError as e:

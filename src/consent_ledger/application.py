@@ -73,8 +73,6 @@ from .exceptions import (
 )
 from .history import SubjectHistory, SubjectStatus, history_entry
 from .identifiers import Identifier, IdentifierKind
-from .ingestion import IngestReport, ingest_whatsapp
-from .integrity import SignedCheckpoint, TamperEvidence, Verification
 from .keys import DataKeyCache, KeyRing, MasterKey, read_key_file, write_key_file
 from .log import EventLog
 from .persistence import (
@@ -112,6 +110,8 @@ if TYPE_CHECKING:
         RecordPlatformPreference,
         RegisterBusiness,
     )
+    from .ingestion import IngestReport
+    from .integrity import SignedCheckpoint, TamperEvidence, Verification
     from .keys import DataKey
     from .keywords import Keywords
     from .values import Provenance, Sealed
@@ -304,6 +304,9 @@ class ConsentLedger(Application[UUID]):
         """The Merkle leaves and signed checkpoints of the log, kept in the ledger's database."""
         if self._tamper_evidence is None:
             log = self.event_log
+            # Imported here: a ledger that never checkpoints does not load it.
+            from .integrity import TamperEvidence  # noqa: PLC0415
+
             self._tamper_evidence = TamperEvidence(log, open_view_database(log.store))
         return self._tamper_evidence
 
@@ -720,6 +723,8 @@ class ConsentLedger(Application[UUID]):
         Each item is taken at most once (see :mod:`consent_ledger.ingestion`); items that
         cannot be read are reported in the result, the others taken.
         """
+        from .ingestion import ingest_whatsapp  # noqa: PLC0415 (only ingestion loads parsers)
+
         return ingest_whatsapp(self, payload, business_id=business_id, keywords=keywords)
 
     def note_once(self, signal: str) -> bool:

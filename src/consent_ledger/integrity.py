@@ -24,11 +24,9 @@ import collections
 import contextlib
 import hashlib
 import itertools
-import multiprocessing
 import os
 import sqlite3
 import urllib.parse
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
@@ -46,6 +44,7 @@ from .values import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
+    from concurrent.futures import Future, ProcessPoolExecutor
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -134,6 +133,9 @@ def leaf_pages(
         return
     bounds = sorted({after, *range(max(after, 0), head, PARALLEL_PAGE), max(after, head)})
     ranges = [(str(path), low, high) for low, high in itertools.pairwise(bounds)]
+    import multiprocessing  # noqa: PLC0415 (only a large log's verify starts workers)
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         yield itertools.chain(
             _parallel_pages(pool, ranges, ahead=2 * workers),
