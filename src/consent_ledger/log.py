@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, cast
-from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.utils import Environment
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from pathlib import Path
     from types import TracebackType
+    from uuid import UUID
 
     from eventsourcing.persistence import Notification
 
@@ -115,11 +115,7 @@ class EventLog:
 
     def read_stream(self, stream_id: UUID) -> list[StoredRow]:
         """One stream's events (a person's consent record, a notice...) exactly as stored."""
-        rows = cast("LedgerRecorder", self.recorder).select_stream_rows(stream_id)
-        return [
-            (position, str(UUID(stream)), version, topic, bytes(state))
-            for position, stream, version, topic, state in rows
-        ]
+        return cast("LedgerRecorder", self.recorder).select_stream_rows(stream_id)
 
     def lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
         """The keyed-HMAC lookups under which subjects are found, as (lookup, str(uuid)).

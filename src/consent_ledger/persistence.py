@@ -161,6 +161,8 @@ _DASHED_ID = (  # a stored 32-hex-digit id as str(UUID(...)) writes it
     "substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' || "
     "substr(originator_id, 21))"
 )
+_STORED_ROWS = f"SELECT rowid, {_DASHED_ID}, originator_version, topic, state FROM "  # noqa: S608
+"""The start of every read of stored events as rows: (position, id, version, topic, state)."""
 
 
 SQLITE_SIGNALS_TABLE = (  # webhook items already ingested, by keyed hash: exactly once
@@ -346,10 +348,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         Each row is (position, stream id in its 8-4-4-4-12 form, stream version, topic,
         state); SQLite dashes the stored hex id itself, sparing Python a step per row.
         """
-        select = (
-            f"SELECT rowid, {_DASHED_ID}, originator_version, topic, state "  # noqa: S608
-            f"FROM {self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
-        )
+        select = f"{_STORED_ROWS}{self.events_table_name} WHERE rowid > ? ORDER BY rowid LIMIT ?"
         with self._reader_lock:
             rows: list[tuple[int, str, int, str, bytes]] = (
                 self._reader_connection().execute(select, (after, limit)).fetchall()
@@ -359,8 +358,8 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
     def select_stream_rows(self, stream_id: UUID) -> list[tuple[int, str, int, str, bytes]]:
         """One stream's stored events in order, as (position, id, version, topic, state)."""
         select = (
-            "SELECT rowid, originator_id, originator_version, topic, state "  # noqa: S608
-            f"FROM {self.events_table_name} WHERE originator_id = ? ORDER BY originator_version"
+            f"{_STORED_ROWS}{self.events_table_name} "
+            "WHERE originator_id = ? ORDER BY originator_version"
         )
         with self._reader_lock:
             rows: list[tuple[int, str, int, str, bytes]] = (
@@ -392,10 +391,7 @@ def select_rows_between(
 
     For readers with a connection of their own (hashing in other processes).
     """
-    select = (
-        f"SELECT rowid, {_DASHED_ID}, originator_version, topic, state "  # noqa: S608
-        f"FROM {table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
-    )
+    select = f"{_STORED_ROWS}{table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
     rows: list[tuple[int, str, int, str, bytes]] = connection.execute(
         select, (low, high)
     ).fetchall()
