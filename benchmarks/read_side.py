@@ -17,7 +17,6 @@ run, on this machine, the median of ``--repeat`` rounds:
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import random
 import sqlite3
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from consent_ledger.cli.sending import write_recipients
 from consent_ledger.projections import (
     AuditLogView,
     ConsentStatusView,
@@ -206,22 +206,17 @@ def check_latencies(
 def audience_seconds(
     ledger: ConsentLedger, view: ConsentStatusView, out: Path
 ) -> tuple[int, float]:
-    """What `consent-ledger audience` does: view query, policy, identifiers opened, CSV."""
+    """What `consent-ledger audience` does: view query, policy, identifiers opened, CSV rows."""
     started = time.perf_counter()
-    count = 0
     with out.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(("identifier", "subject_id", "since", "event_version"))
         recipients = ledger.audience(
             view.audience(BUSINESS, "whatsapp", "offers", None),
             business_id=BUSINESS,
             category="offers",
         )
-        for identifier, candidate, _ in recipients:
-            writer.writerow(
-                (identifier.value, candidate.subject_id, candidate.since, candidate.event_version)
-            )
-            count += 1
+        count = write_recipients(
+            recipients, f, "csv", channel="whatsapp", category="offers", sender=None
+        )
     return count, time.perf_counter() - started
 
 

@@ -28,12 +28,12 @@ from consent_ledger.eligibility import policies
 from consent_ledger.taxonomy import TemplateCategory
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
     from pathlib import Path
 
     from consent_ledger import ConsentLedger
-    from consent_ledger.eligibility import Decision
+    from consent_ledger.eligibility import Decision, Recipient
 
 DENIED_EXIT = 3
 SHOWN_PROBLEMS = 5
@@ -382,17 +382,31 @@ def audience(  # noqa: PLR0913 (one parameter per option)
         template_category=template_category,
         policy=policy,
     )
-    writer = csv.writer(output, lineterminator="\n")
-    if output_format == "csv":
-        writer.writerow(RECIPIENT_COLUMNS)
-    for identifier, candidate, policy_name in recipients:
-        row = (
+    write_recipients(
+        recipients, output, output_format, channel=channel, category=category, sender=sender
+    )
+
+
+def write_recipients(  # noqa: PLR0913 (the rows carry the request's facts)
+    recipients: Iterable[Recipient],
+    output: TextIO,
+    output_format: str,
+    *,
+    channel: str,
+    category: str,
+    sender: str | None,
+) -> int:
+    """Write each recipient as a row of ``RECIPIENT_COLUMNS`` (csv with a header, or jsonl).
+
+    Returns how many were written.
+    """
+    request = (channel, category, sender)
+    rows = (
+        (
             str(identifier),
-            identifier.kind.value,
+            candidate.identifier_kind,
             candidate.subject_id,
-            channel,
-            category,
-            sender,
+            *request,
             candidate.since,
             candidate.expires_at,
             candidate.notice,
@@ -400,8 +414,18 @@ def audience(  # noqa: PLR0913 (one parameter per option)
             candidate.event_type,
             policy_name,
         )
-        if output_format == "csv":
+        for identifier, candidate, policy_name in recipients
+    )
+    count = 0
+    if output_format == "csv":
+        writer = csv.writer(output, lineterminator="\n")
+        writer.writerow(RECIPIENT_COLUMNS)
+        for row in rows:
             writer.writerow(row)
-        else:
-            output.write(orjson.dumps(dict(zip(RECIPIENT_COLUMNS, row, strict=True))).decode())
-            output.write("\n")
+            count += 1
+        return count
+    dumps, write = orjson.dumps, output.write
+    for row in rows:
+        write(dumps(dict(zip(RECIPIENT_COLUMNS, row, strict=True))).decode() + "\n")
+        count += 1
+    return count

@@ -264,7 +264,7 @@ class ConsentStatusView(View):
         A sender's own row, where a person has one, decides for that sender; otherwise the
         row for every sender does. Expiry and policy are the caller's to apply.
         """
-        stops = self._platform_by_subject()
+        stops = {subject: tuple(states) for subject, states in self._platform_by_subject().items()}
         if sender:  # each person's own row for the sender sorts before the every-sender row
             where = "AND c.sender IN (?, '') ORDER BY c.subject_id, c.sender DESC"
             params: tuple[str, ...] = (business_id, channel, category, sender)
@@ -272,7 +272,7 @@ class ConsentStatusView(View):
             where = "AND c.sender = '' AND c.state = 'granted' ORDER BY c.subject_id"
             params = (business_id, channel, category)
         # Columns in Candidate's order, then the state.
-        rows = self.database.query(
+        pages = self.database.pages(
             "SELECT c.subject_id, s.identifier_kind, s.identifier_nonce, s.identifier_ct, "
             "c.since, c.expires_at, c.notice_id || '@' || CAST(c.notice_version AS TEXT), "
             f"c.event_version, c.event_type, c.state FROM {self.status} c "
@@ -280,15 +280,15 @@ class ConsentStatusView(View):
             f"WHERE c.business_id = ? AND c.channel = ? AND c.category = ? {where}",
             params,
         )
-        previous = None
-        make = Candidate._make
-        for row in rows:
-            subject = row[0]
-            if subject == previous:
-                continue
-            previous = subject
-            if row[9] == State.GRANTED:
-                yield make((*row[:9], tuple(stops.get(subject, ()))))
+        previous, make, none = None, Candidate._make, ()
+        for page in pages:
+            for row in page:
+                subject = row[0]
+                if subject == previous:
+                    continue
+                previous = subject
+                if row[9] == State.GRANTED:
+                    yield make((*row[:9], stops.get(subject, none)))
 
     def _platform_by_subject(self) -> dict[str, list[PlatformState]]:
         rows = self.database.query(

@@ -124,6 +124,11 @@ class RawStore:
         self.insert(first, b)
         self.insert(second, a)
 
+    def forget(self, subject_id: uuid.UUID) -> None:
+        """Destroy one subject's data key."""
+        key = str(subject_id) if self.postgres else subject_id.hex
+        self.execute(sql.SQL("DELETE FROM {} WHERE subject_id = %s").format(self.keys), (key,))
+
     def forget_everyone(self) -> None:
         """Destroy every subject's data key."""
         self.execute(sql.SQL("DELETE FROM {}").format(self.keys))

@@ -1067,7 +1067,7 @@ class ConsentLedger(Application[UUID]):
         self, candidates: Iterable[Candidate], chosen: Policy, request: CheckRequest
     ) -> Iterator[Recipient]:
         moment = utc_text(request.at)  # candidates' times are text in this form
-        open_identifier = self._keyring.open_identifier
+        open_identifiers = self._keyring.open_identifiers
         for chunk in batched(candidates, 1000):
             live = [
                 c
@@ -1075,14 +1075,18 @@ class ConsentLedger(Application[UUID]):
                 if (c.expires_at is None or c.expires_at > moment)
                 and not (c.marketing and stopping(chosen, request, c.marketing))
             ]
-            wrapped = self.ledger_recorder.select_wrapped_keys([c.subject_id for c in live])
-            for candidate in live:
-                key = wrapped.get(candidate.subject_id)
-                if key is None:
+            hex_ids = [c.subject_id.replace("-", "") for c in live]
+            wrapped = self.ledger_recorder.select_wrapped_keys(hex_ids).get
+            sealed = zip(
+                hex_ids,
+                map(wrapped, hex_ids),
+                [c.identifier_nonce for c in live],
+                [c.identifier_ct for c in live],
+                strict=True,
+            )
+            for candidate, value in zip(live, open_identifiers(sealed), strict=True):
+                if value is None:  # erased: nobody to address
                     continue
-                value = open_identifier(
-                    candidate.subject_id, key, candidate.identifier_nonce, candidate.identifier_ct
-                )
                 identifier = Identifier(_KINDS[candidate.identifier_kind], value)
                 if country_allowed(chosen, identifier):
                     yield Recipient(identifier, candidate, chosen.name)

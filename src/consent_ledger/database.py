@@ -28,6 +28,7 @@ _PLACEHOLDER = re.compile(r"\?")
 MMAP_BYTES = 1 << 30
 CACHE_KIB = 64 * 1024
 CHECKPOINT_PAGES = 10_000
+PAGE_ROWS = 1_000
 SCHEMA_LOCK = 0x636F6E73656E74  # an arbitrary advisory-lock key, the same in every process
 
 
@@ -67,6 +68,16 @@ class ViewDatabase(ABC):
         """Rows of a read-only statement."""
         with self.transaction() as cursor:
             return cursor.execute(sql, params)
+
+    @abstractmethod
+    def pages(
+        self, sql: str, params: Sequence[Any] = (), size: int | None = None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows of one read-only statement, ``size`` (default :data:`PAGE_ROWS`) at a time.
+
+        Memory stays flat however many rows there are.
+        The statement sees one snapshot of the database however long it is read.
+        """
 
     lock_rows = ""
     """What a SELECT adds to lock the rows it reads until the transaction ends."""
@@ -151,6 +162,22 @@ class SQLiteViewDatabase(ViewDatabase):
         with self._lock:
             return self._connection.execute(sql, params).fetchall()
 
+    def pages(
+        self, sql: str, params: Sequence[Any] = (), size: int | None = None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """One statement read page by page (WAL: its snapshot holds until it is done)."""
+        with self._lock:
+            cursor = self._connection.execute(sql, params)
+        try:
+            while True:
+                with self._lock:
+                    rows = cursor.fetchmany(size or PAGE_ROWS)
+                if not rows:
+                    return
+                yield rows
+        finally:
+            cursor.close()
+
     def close(self) -> None:
         """Close the connection."""
         self._connection.close()
@@ -204,6 +231,22 @@ class PostgresViewDatabase(ViewDatabase):
         """A psycopg transaction."""
         with self._lock, self._connection.transaction(), self._connection.cursor() as cursor:
             yield _PostgresCursor(cursor)
+
+    def pages(
+        self, sql: str, params: Sequence[Any] = (), size: int | None = None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """One statement through a server-side cursor, in one transaction (one snapshot).
+
+        The connection is held until the rows are read (or the iterator is closed).
+        """
+        with (
+            self._lock,
+            self._connection.transaction(),
+            self._connection.cursor(name="consent_ledger_pages") as cursor,
+        ):
+            cursor.execute(_PLACEHOLDER.sub("%s", sql), params)
+            while rows := cursor.fetchmany(size or PAGE_ROWS):
+                yield rows
 
     lock_rows = " FOR UPDATE"
     binary = "BYTEA"

@@ -37,6 +37,7 @@ from .exceptions import KeyMaterialError, MissingKeyError
 from .values import Sealed
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
     from uuid import UUID
 
@@ -136,24 +137,32 @@ class KeyRing:
         wrapped = nonce + self._wrapping.encrypt(nonce, secret, subject_id.bytes)
         return DataKey(subject_id, secret), wrapped
 
-    def open_identifier(self, subject_id: str, wrapped: bytes, nonce: bytes, ct: bytes) -> str:
-        """Open a subject's sealed identifier in one step, for audiences of many people.
+    def open_identifiers(
+        self, sealed: Iterable[tuple[str, bytes | None, bytes, bytes]]
+    ) -> Iterator[str | None]:
+        """Open many subjects' sealed identifiers, for audiences of many people.
 
-        The same as :meth:`unwrap` then :meth:`DataKey.open` of the identifier (version 1),
-        without the objects in between; ``nonce`` and ``ct`` are the sealed value's bytes.
+        Each item is (subject id as ``UUID.hex``, its wrapped data key or None where the
+        key is gone, the sealed identifier's nonce, its ciphertext); each answer is the
+        identifier, or None for a missing key. The same as :meth:`unwrap` then
+        :meth:`DataKey.open` of the identifier (version 1), without the objects between.
 
         Raises:
-            KeyMaterialError: the key or the identifier does not open.
+            KeyMaterialError: a key or an identifier does not open.
         """
-        subject = bytes.fromhex(subject_id.replace("-", ""))
-        try:
-            secret = self._wrapping.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], subject)
-            plaintext = AESGCM(secret).decrypt(nonce, ct, subject + IDENTIFIER_CONTEXT)
-        except InvalidTag:
-            msg = f"the identifier of subject {subject_id} does not open with this master key"
-            raise KeyMaterialError(msg) from None
-        value: str = orjson.loads(plaintext)
-        return value
+        unwrap, loads = self._wrapping.decrypt, orjson.loads
+        for hex_id, wrapped, nonce, ct in sealed:
+            if wrapped is None:
+                yield None
+                continue
+            subject = bytes.fromhex(hex_id)
+            try:
+                secret = unwrap(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], subject)
+                plaintext = AESGCM(secret).decrypt(nonce, ct, subject + IDENTIFIER_CONTEXT)
+            except InvalidTag:
+                msg = f"the identifier of subject {hex_id} does not open with this master key"
+                raise KeyMaterialError(msg) from None
+            yield loads(plaintext)
 
     def unwrap(self, subject_id: UUID, wrapped: bytes) -> DataKey:
         """Recover a subject's data key from its stored, wrapped form.

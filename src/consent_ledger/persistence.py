@@ -138,7 +138,10 @@ class LedgerRecorder(Protocol):
         """A subject's wrapped data key, or None if it was never made or was destroyed."""
 
     def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
-        """The wrapped data keys of many subjects (those that have one), by str(uuid)."""
+        """The wrapped data keys of many subjects (those that have one).
+
+        Subjects are named, and keys returned, by their ids as 32 hex digits (``UUID.hex``).
+        """
 
     def select_lookups(self, subject_ids: Sequence[str]) -> list[tuple[bytes, str]]:
         """The (lookup, str(uuid)) pairs under which these subjects are found."""
@@ -156,10 +159,10 @@ class LedgerRecorder(Protocol):
         """One stream's stored events in order, as (position, id, version, topic, state)."""
 
 
-_DASHED_ID = (  # a stored 32-hex-digit id as str(UUID(...)) writes it
-    "lower(substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' || "
+_DASHED_ID = (  # a stored 32-hex-digit id as str(UUID(...)) writes it (ids are stored lower case)
+    "substr(originator_id, 1, 8) || '-' || substr(originator_id, 9, 4) || '-' || "
     "substr(originator_id, 13, 4) || '-' || substr(originator_id, 17, 4) || '-' || "
-    "substr(originator_id, 21))"
+    "substr(originator_id, 21)"
 )
 _STORED_ROWS = f"SELECT rowid, {_DASHED_ID}, originator_version, topic, state FROM "  # noqa: S608
 """The start of every read of stored events as rows: (position, id, version, topic, state)."""
@@ -368,31 +371,34 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
         return rows
 
     def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
-        """The wrapped data keys of many subjects (those that have one), by str(uuid)."""
-        by_hex = {s.replace("-", ""): s for s in subject_ids}
+        """The wrapped data keys of many subjects (those that have one), by ``UUID.hex``."""
         keys: dict[str, bytes] = {}
-        hexes = list(by_hex)
-        for start in range(0, len(hexes), 500):
-            chunk = hexes[start : start + 500]
+        for start in range(0, len(subject_ids), 500):
+            chunk = subject_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))  # only placeholders enter the statement
             select = (
                 f"SELECT subject_id, wrapped_key FROM subject_keys WHERE subject_id IN ({marks})"  # noqa: S608
             )
             with self._reader_lock:
                 rows = self._reader_connection().execute(select, chunk).fetchall()
-            keys.update((by_hex[hex_id], wrapped) for hex_id, wrapped in rows)
+            keys.update(rows)  # the ids are stored as hex
         return keys
 
 
-def select_rows_between(
+def select_stored_between(
     connection: sqlite3.Connection, low: int, high: int, table: str = "stored_events"
-) -> list[tuple[int, str, int, str, bytes]]:
-    """Stored events at positions low < position <= high, as ``select_rows`` reads them.
+) -> list[tuple[int, bytes, int, bytes, bytes]]:
+    """Stored events at positions low < position <= high, byte for byte as stored.
 
-    For readers with a connection of their own (hashing in other processes).
+    (position, id as 32 hex digits, version, topic, state), text columns as bytes: for
+    hashing leaves with a connection of its own (in other processes), with no conversion
+    between what is stored and what is hashed.
     """
-    select = f"{_STORED_ROWS}{table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
-    rows: list[tuple[int, str, int, str, bytes]] = connection.execute(
+    select = (
+        "SELECT rowid, CAST(originator_id AS BLOB), originator_version, CAST(topic AS BLOB), "  # noqa: S608
+        f"state FROM {table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid"
+    )
+    rows: list[tuple[int, bytes, int, bytes, bytes]] = connection.execute(
         select, (low, high)
     ).fetchall()
     return rows

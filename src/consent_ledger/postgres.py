@@ -165,7 +165,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
         return None if row is None else bytes(row["wrapped_key"])
 
     def select_wrapped_keys(self, subject_ids: Sequence[str]) -> dict[str, bytes]:
-        """The wrapped data keys of many subjects (those that have one), by str(uuid)."""
+        """The wrapped data keys of many subjects (those that have one), by ``UUID.hex``."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
                 SQL(
@@ -173,7 +173,7 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 ).format(self.keys_table),
                 (list(subject_ids),),
             )
-            return {str(row["subject_id"]): bytes(row["wrapped_key"]) for row in curs.fetchall()}
+            return {row["subject_id"].hex: bytes(row["wrapped_key"]) for row in curs.fetchall()}
 
     def select_stream_rows(self, stream_id: UUID) -> list[tuple[int, str, int, str, bytes]]:
         """One stream's stored events in order, as (position, id, version, topic, state)."""

@@ -20,10 +20,11 @@ from consent_ledger.projections import (
     rebuild,
 )
 
-from consent_ledger import ConsentLedger, OptIn, OptOut, RecordPlatformPreference
+from consent_ledger import ConsentLedger, OptIn, OptOut, RecordPlatformPreference, database
 from consent_ledger.log import EventLog
 from consent_ledger.status import END_OF_TIME, base_state, visible
 from tests.conftest import BUSINESS, StoreFactory, new_ledger
+from tests.test_integrity import RawStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -451,3 +452,38 @@ def test_the_audience_is_exactly_whom_check_allows(ledger: ConsentLedger) -> Non
                     policy,
                 )
     database.close()
+
+
+def test_an_audience_reads_every_page_and_skips_whoever_was_erased(
+    ledger_at: tuple[ConsentLedger, str, Path | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person whose data key is destroyed cannot be addressed: they are left out."""
+    ledger, db, _ = ledger_at
+    people = [f"+4477009003{n:02}" for n in range(7)]
+    for person in people:
+        ledger.opt_in(
+            OptIn(
+                business_id=BUSINESS,
+                identifier=person,
+                categories=("offers",),
+                notice="whatsapp-optin@1",
+                method="web-form",
+            )
+        )
+    erased = ledger.find_subject(people[3], business_id=BUSINESS)
+    assert erased is not None
+    raw = RawStore(db)
+    raw.forget(erased)
+    raw.close()
+    assert ledger.store is not None
+    views = open_view_database(ledger.store)
+    view = ConsentStatusView(views)
+    catch_up(ledger.event_log, view)
+    monkeypatch.setattr(database, "PAGE_ROWS", 2)  # four pages of candidates
+
+    recipients = ledger.audience(
+        view.audience(BUSINESS, "whatsapp", "offers", None), business_id=BUSINESS, category="offers"
+    )
+
+    assert sorted(str(r.identifier) for r in recipients) == people[:3] + people[4:]
+    views.close()
