@@ -21,7 +21,12 @@ from psycopg import sql
 
 from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut, integrity
 from consent_ledger.checkpoint import VerifierKey, sign
-from consent_ledger.integrity import IntegrityError, leaf_hashes, leaf_record
+from consent_ledger.integrity import (
+    IntegrityError,
+    leaf_hashes,
+    leaf_record,
+    stored_leaf_hashes,
+)
 from consent_ledger.merkle import (
     TreeBuilder,
     consistency_proof,
@@ -29,6 +34,7 @@ from consent_ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from consent_ledger.persistence import select_stored_between
 from consent_ledger.stores import PostgresStore, parse_store
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
@@ -508,6 +514,34 @@ def test_a_kept_checkpoint_beyond_the_log_fails(ledger: ConsentLedger, raw: RawS
 @given(st.lists(stored_rows, max_size=5))
 def test_leaf_hashes_in_bulk_are_each_leaf_hash_of_its_record(rows: list[StoredRow]) -> None:
     assert leaf_hashes(rows) == [leaf_hash(leaf_record(row)) for row in rows]
+
+
+@given(st.lists(stored_rows, min_size=1, max_size=5))
+def test_leaves_hashed_from_sqlites_bytes_are_the_leaves_of_the_rows_the_log_reads(
+    rows: list[StoredRow],
+) -> None:
+    """SQLite logs are hashed from the stored bytes (ids as hex); PostgreSQL's as read."""
+    connection = sqlite3.connect(":memory:")
+    connection.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, "
+        "topic TEXT, state BLOB)"
+    )
+    as_read = [
+        (n, stream, version, topic, state)
+        for n, (_, stream, version, topic, state) in enumerate(rows, 1)
+    ]
+    connection.executemany(
+        "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [
+            (n, uuid.UUID(stream).hex, version, topic, state)
+            for n, stream, version, topic, state in as_read
+        ],
+    )
+
+    stored = select_stored_between(connection, 0, len(rows))
+
+    assert stored_leaf_hashes(stored) == leaf_hashes(as_read)
 
 
 def test_a_checkpoint_is_refused_when_the_kept_tree_state_was_altered(
