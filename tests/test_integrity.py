@@ -23,6 +23,8 @@ from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut, integrity
 from consent_ledger.checkpoint import VerifierKey, sign
 from consent_ledger.integrity import (
     IntegrityError,
+    ProvenEvent,
+    SignedCheckpoint,
     leaf_hashes,
     leaf_record,
     stored_leaf_hashes,
@@ -31,6 +33,7 @@ from consent_ledger.merkle import (
     TreeBuilder,
     consistency_proof,
     leaf_hash,
+    root,
     verify_consistency,
     verify_inclusion,
 )
@@ -422,14 +425,7 @@ def test_a_persons_events_are_proven_in_the_signed_tree(ledger: ConsentLedger) -
     proven = evidence.prove(rows, signed, evidence.tree(signed))
 
     assert [row[2] for row in rows] == [1, 2, 3]  # registered, opted in, opted out
-    for event in proven:
-        assert verify_inclusion(
-            leaf_hash(event.record),
-            event.leaf_index,
-            signed.size,
-            event.path,
-            signed.checkpoint.root,
-        )
+    assert_proven(proven, signed)
 
 
 def test_an_event_after_the_checkpoint_cannot_be_proven(ledger: ConsentLedger) -> None:
@@ -454,6 +450,81 @@ def test_a_changed_event_cannot_be_proven(ledger: ConsentLedger, raw: RawStore) 
 
     with pytest.raises(IntegrityError, match=f"position {position} differs"):
         evidence.prove([row], signed, evidence.tree(signed))
+
+
+@pytest.fixture
+def small_tiles(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Tiles of 4 leaves, so a few people's events fill several."""
+    monkeypatch.setattr(integrity, "TILE", 4)
+    return 4
+
+
+def assert_proven(proven: list[ProvenEvent], signed: SignedCheckpoint) -> None:
+    """Each event's audit path leads from its leaf to the signed root."""
+    assert proven
+    for event in proven:
+        assert verify_inclusion(
+            leaf_hash(event.record),
+            event.leaf_index,
+            signed.size,
+            event.path,
+            signed.checkpoint.root,
+        )
+
+
+def every_event_is_proven(ledger: ConsentLedger, signed: SignedCheckpoint) -> None:
+    evidence = ledger.tamper_evidence
+    rows = ledger.event_log.read_stored(0, signed.size)
+    assert_proven(evidence.prove(rows, signed, evidence.tree(signed)), signed)
+
+
+def kept_tiles(ledger: ConsentLedger) -> list[bytes]:
+    evidence = ledger.tamper_evidence
+    rows = evidence.database.query(f"SELECT tile_root FROM {evidence.tiles} ORDER BY tile_index")
+    return [bytes(r) for (r,) in rows]
+
+
+def test_each_complete_tile_is_kept_as_checkpoints_grow(
+    ledger: ConsentLedger, small_tiles: int
+) -> None:
+    for start in (0, 3, 4, 9):  # 5, 2, 8 and 2 events: tiles completed across checkpoints
+        record(ledger, {0: 3, 3: 1, 4: 5, 9: 1}[start], start=start)
+        signed = ledger.checkpoint()
+    leaves = [digest for _, digest in ledger.tamper_evidence.stored_leaves()]
+
+    assert kept_tiles(ledger) == [
+        root(leaves[i : i + small_tiles]) for i in range(0, len(leaves) - 3, small_tiles)
+    ]
+    every_event_is_proven(ledger, signed)
+
+
+def test_a_ledger_checkpointed_before_tiles_were_kept_still_proves_and_gains_them(
+    ledger: ConsentLedger, small_tiles: int
+) -> None:
+    record(ledger, 5)
+    signed = ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(f"DELETE FROM {evidence.tiles}")
+
+    every_event_is_proven(ledger, signed)
+    record(ledger, 1, start=5)
+    grown = ledger.checkpoint()
+
+    assert len(kept_tiles(ledger)) == grown.size // small_tiles
+    every_event_is_proven(ledger, grown)
+
+
+@pytest.mark.usefixtures("small_tiles")
+def test_a_changed_tile_root_is_refused(ledger: ConsentLedger) -> None:
+    record(ledger, 5)
+    signed = ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(f"UPDATE {evidence.tiles} SET tile_root = ?", (b"\0" * 32,))
+
+    with pytest.raises(IntegrityError, match=f"do not match checkpoint {signed.size}"):
+        evidence.tree(signed)
 
 
 # Checkpoints kept outside the ledger.

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from consent_ledger.merkle import (
     EMPTY_ROOT,
     MerkleTree,
+    TiledTree,
     TreeBuilder,
     consistency_proof,
     inclusion_proof,
@@ -495,3 +496,56 @@ class TestWholeTree:
     def test_an_index_outside_the_tree_is_refused(self) -> None:
         with pytest.raises(ValueError, match="outside a tree of 3 leaves"):
             MerkleTree(LEAVES[:3]).inclusion_proof(3)
+
+
+def tiled(leaves: list[bytes], tile: int, reads: list[int] | None = None) -> TiledTree:
+    """The tree of ``leaves`` as a ledger keeps it: complete tiles' roots, leaves on demand."""
+
+    def read_leaves(start: int, count: int) -> list[bytes]:
+        if reads is not None:
+            reads.append(count)
+        return leaves[start : start + count]
+
+    tiles = [root(leaves[i : i + tile]) for i in range(0, len(leaves) - tile + 1, tile)]
+    return TiledTree(len(leaves), tiles, read_leaves, tile=tile)
+
+
+class TestTiledTree:
+    """A tree read through its tiles' roots gives the whole tree's roots and proofs."""
+
+    @given(trees(max_size=300), st.sampled_from([1, 2, 4, 8, 16]), st.data())
+    def test_its_root_and_proofs_are_the_whole_trees(
+        self, leaves: list[bytes], tile: int, data: st.DataObject
+    ) -> None:
+        tree, whole = tiled(leaves, tile), MerkleTree(leaves)
+
+        assert tree.root() == whole.root()
+        old_size = data.draw(st.integers(0, len(leaves)))
+        assert tree.consistency_proof(old_size) == whole.consistency_proof(old_size)
+        if leaves:
+            index = data.draw(st.integers(0, len(leaves) - 1))
+            assert tree.leaf(index) == leaves[index]
+            assert tree.inclusion_proof(index) == whole.inclusion_proof(index)
+
+    @pytest.mark.parametrize("size", [1, 4, 5, 16, 17, 63, 64, 65])
+    def test_every_proof_of_small_trees_in_tiles_of_four(self, size: int) -> None:
+        leaves = make_leaves(size)
+        tree, whole = tiled(leaves, 4), MerkleTree(leaves)
+
+        for index in range(size):
+            assert tree.inclusion_proof(index) == whole.inclusion_proof(index)
+        for old_size in range(size + 1):
+            assert tree.consistency_proof(old_size) == whole.consistency_proof(old_size)
+
+    def test_a_proof_reads_one_tiles_leaves_not_the_log(self) -> None:
+        leaves = [leaf_hash(b"%d" % n) for n in range(4096 + 3)]
+        reads: list[int] = []
+        tree = tiled(leaves, 256, reads)
+
+        tree.inclusion_proof(1000)
+
+        assert sum(reads) <= 256 + 3  # the leaf's tile, and the partial last one
+
+    def test_a_wrong_count_of_tile_roots_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="has 2 tiles of 4, not 1"):
+            TiledTree(9, [EMPTY_ROOT], lambda *_: [], tile=4)

@@ -36,7 +36,7 @@ import orjson
 from .checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note, sign
 from .exceptions import ConsentLedgerError
 from .log import BEFORE_ALL
-from .merkle import HASH_SIZE, MerkleTree, TreeBuilder, leaf_hash
+from .merkle import HASH_SIZE, TILE, TiledTree, TreeBuilder, leaf_hash
 from .merkle import root as merkle_root
 from .persistence import select_stored_between
 from .stores import SQLiteStore
@@ -293,6 +293,7 @@ class TamperEvidence:
         self.database = database
         self.leaves = database.table("ledger_leaves")
         self.checkpoints_table = database.table("ledger_checkpoints")
+        self.tiles = database.table("ledger_tiles")
         with database.transaction() as cursor:
             database.lock_schema(cursor)
             cursor.execute(
@@ -308,6 +309,10 @@ class TamperEvidence:
                 f"tree_size BIGINT PRIMARY KEY, root {database.binary} NOT NULL, "
                 f"frontier {database.binary} NOT NULL, last_position BIGINT NOT NULL, "
                 "note TEXT NOT NULL, signed_at TEXT NOT NULL)"
+            )
+            cursor.execute(  # the root of each complete tile of TILE leaves, for proofs
+                f"CREATE TABLE IF NOT EXISTS {self.tiles} (tile_index BIGINT PRIMARY KEY, "
+                f"tile_root {database.binary} NOT NULL)" + database.clustered
             )
 
     @property
@@ -379,7 +384,12 @@ class TamperEvidence:
     def _add_leaves(
         self, cursor: Cursor, tree: TreeBuilder, after: int, workers: int | None
     ) -> int:
-        """Append the leaves of events after position ``after``; return the last position."""
+        """Append the leaves of events after position ``after``; return the last position.
+
+        Each tile the new leaves complete has its root kept (and any tile a ledger
+        checkpointed before tiles were kept, from its kept leaves).
+        """
+        tiles = self._untiled(cursor, tree.size)
         with leaf_pages(self.log, after, workers=workers) as pages:
             for positions, digests, _ in pages:
                 first = tree.size
@@ -391,8 +401,24 @@ class TamperEvidence:
                         for i, (p, d) in enumerate(zip(positions, digests, strict=True))
                     ],
                 )
+                self._keep_tiles(cursor, tiles.add(digests))
                 after = positions[-1]
         return after
+
+    def _untiled(self, cursor: Cursor, size: int) -> _Tiles:
+        """The leaves of the first ``size`` not yet in a kept tile, as tiles to complete."""
+        rows = cursor.execute(f"SELECT COUNT(*) FROM {self.tiles}")
+        tiles = _Tiles(int(rows[0][0]))
+        for start in range(tiles.next_index * TILE, size, PAGE):
+            count = min(PAGE, size - start)
+            self._keep_tiles(cursor, tiles.add([d for _, d in self.kept_leaves(start, count)]))
+        return tiles
+
+    def _keep_tiles(self, cursor: Cursor, completed: list[tuple[int, bytes]]) -> None:
+        if completed:
+            cursor.execute_many(
+                f"INSERT INTO {self.tiles} (tile_index, tile_root) VALUES (?, ?)", completed
+            )
 
     # Reading.
 
@@ -426,6 +452,9 @@ class TamperEvidence:
                 yield position, bytes(digest)
             start = rows[-1][0] + 1
 
+    def _leaf_hashes(self, start: int, count: int) -> list[bytes]:
+        return [bytes(digest) for _, digest in self.kept_leaves(start, count)]
+
     def kept_leaves(self, start: int, count: int) -> list[tuple[int, bytes]]:
         """Up to ``count`` kept leaves from leaf ``start`` on, as (position, leaf hash)."""
         rows: list[tuple[int, bytes]] = self.database.query(  # (int, bytes) from both drivers
@@ -437,14 +466,31 @@ class TamperEvidence:
 
     # Proving.
 
-    def tree(self, checkpoint: SignedCheckpoint) -> MerkleTree:
-        """The whole tree ``checkpoint`` signed, from the kept leaves, for proofs.
+    def tree(self, checkpoint: SignedCheckpoint) -> TiledTree:
+        """The tree ``checkpoint`` signed, from the kept tiles and leaves, for proofs.
+
+        Only the roots of its complete tiles are read (a few thousand for millions of
+        events), and a tile's leaves when a proof reaches into it. A ledger checkpointed
+        before tiles were kept has the missing ones hashed from its leaves here (and kept
+        at its next checkpoint).
 
         Raises:
-            IntegrityError: the kept leaves do not hash to the signed root.
+            IntegrityError: the kept tiles and leaves do not hash to the signed root.
         """
-        tree = MerkleTree(digest for _, digest in self.stored_leaves(checkpoint.size))
-        if tree.size != checkpoint.size or tree.root() != checkpoint.checkpoint.root:
+        size = checkpoint.size
+        roots = [
+            bytes(r)
+            for (r,) in self.database.query(
+                f"SELECT tile_root FROM {self.tiles} WHERE tile_index < ? ORDER BY tile_index",
+                (size // TILE,),
+            )
+        ]
+        roots.extend(  # tiles a checkpoint before tiles were kept left out
+            merkle_root(self._leaf_hashes(start, TILE))
+            for start in range(len(roots) * TILE, size - TILE + 1, TILE)
+        )
+        tree = TiledTree(size, roots, self._leaf_hashes, tile=TILE)
+        if tree.root() != checkpoint.checkpoint.root:
             msg = (
                 f"the kept leaves do not match checkpoint {checkpoint.size}: "
                 "run consent-ledger verify"
@@ -453,7 +499,7 @@ class TamperEvidence:
         return tree
 
     def prove(
-        self, rows: Sequence[StoredRow], checkpoint: SignedCheckpoint, tree: MerkleTree
+        self, rows: Sequence[StoredRow], checkpoint: SignedCheckpoint, tree: TiledTree
     ) -> list[ProvenEvent]:
         """Audit paths from each stored event to ``checkpoint``'s root (``tree`` is its tree).
 
@@ -669,6 +715,27 @@ class _Replay:
     def _result(self, problem: str | None, position: int | None) -> Verification:
         events = self.tree.size  # read so far: all of them, unless a check failed
         return Verification(events, self.checkpoints, self.covered, problem, position)
+
+
+class _Tiles:
+    """Leaves gathered into tiles: each complete tile's root, with its index, once."""
+
+    def __init__(self, next_index: int) -> None:
+        self.next_index = next_index
+        self._pending: list[bytes] = []
+
+    def add(self, digests: Sequence[bytes]) -> list[tuple[int, bytes]]:
+        """Take the next leaves in order; return the (index, root) of tiles they complete."""
+        pending = self._pending
+        pending.extend(digests)
+        whole = len(pending) - len(pending) % TILE
+        completed = [
+            (self.next_index + n, merkle_root(pending[start : start + TILE]))
+            for n, start in enumerate(range(0, whole, TILE))
+        ]
+        del pending[:whole]
+        self.next_index += len(completed)
+        return completed
 
 
 def _split_hashes(blob: bytes) -> list[bytes]:

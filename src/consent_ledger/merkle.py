@@ -13,6 +13,7 @@ verifiers never raise and return ``False`` for any proof they cannot accept.
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -223,7 +224,33 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
     )
 
 
-class MerkleTree:
+class _ProvingTree(ABC):
+    """A tree that can name the root of any subtree RFC 9162's proofs name, so it proves."""
+
+    size: int
+
+    @abstractmethod
+    def _subtree(self, low: int, high: int) -> bytes:
+        """The root of leaves [low, high): a perfect subtree, or the tree's last one."""
+
+    def inclusion_proof(self, index: int) -> list[bytes]:
+        """The audit path of leaf ``index``, as :func:`inclusion_proof` builds it.
+
+        Raises:
+            ValueError: If ``index`` is not a position in the tree.
+        """
+        return _inclusion_path(self.size, index, self._subtree)
+
+    def consistency_proof(self, old_size: int) -> list[bytes]:
+        """The proof that this tree extends its first ``old_size`` leaves.
+
+        Raises:
+            ValueError: If ``old_size`` is negative or larger than the tree.
+        """
+        return _consistency_path(self.size, old_size, self._subtree)
+
+
+class MerkleTree(_ProvingTree):
     """A whole tree kept level by level, for many proofs: each costs O(log n) lookups.
 
     Level 0 holds the leaf hashes; each level above pairs the one below, an unpaired last
@@ -254,27 +281,92 @@ class MerkleTree:
         """The hash of leaf ``index``."""
         return self._levels[0][index * HASH_SIZE : (index + 1) * HASH_SIZE]
 
-    def inclusion_proof(self, index: int) -> list[bytes]:
-        """The audit path of leaf ``index``, as :func:`inclusion_proof` builds it.
-
-        Raises:
-            ValueError: If ``index`` is not a position in the tree.
-        """
-        return _inclusion_path(self.size, index, self._subtree)
-
-    def consistency_proof(self, old_size: int) -> list[bytes]:
-        """The proof that this tree extends its first ``old_size`` leaves.
-
-        Raises:
-            ValueError: If ``old_size`` is negative or larger than the tree.
-        """
-        return _consistency_path(self.size, old_size, self._subtree)
-
     def _subtree(self, low: int, high: int) -> bytes:
         """The root of leaves [low, high): a perfect subtree, or the tree's last one."""
         level = (high - low - 1).bit_length()
         start = (low >> level) * HASH_SIZE
         return self._levels[level][start : start + HASH_SIZE]
+
+
+TILE_HEIGHT = 8
+TILE = 1 << TILE_HEIGHT
+"""Leaves per tile: a tile is the perfect subtree of ``TILE`` leaves at an aligned place."""
+
+
+class TiledTree(_ProvingTree):
+    """A tree read through the roots of its complete tiles, for a few proofs in a large log.
+
+    :class:`MerkleTree` hashes every level from every leaf: for one person's proofs in a
+    log of millions, that is millions of hashes. Here the ``size // tile`` complete tiles
+    are given by their roots (kept when the leaves were added), the leaves of a tile are
+    read only when a proof reaches into it (``read_leaves(start, count)``), and every
+    subtree a proof names is built from tile roots above the tiles and from one tile's
+    leaves inside it: O(size / tile) hashes for the whole tree, O(tile) per proof.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        tile_roots: Sequence[bytes],
+        read_leaves: Callable[[int, int], Sequence[bytes]],
+        *,
+        tile: int = TILE,
+    ) -> None:
+        """The tree of ``size`` leaves whose complete tiles have ``tile_roots``.
+
+        Raises:
+            ValueError: the count of tile roots is not ``size // tile``, or ``tile`` is
+                not a power of two.
+        """
+        if tile < 1 or tile & (tile - 1) or len(tile_roots) != size // tile:
+            msg = (
+                f"a tree of {size} leaves has {size // tile} tiles of {tile}, not {len(tile_roots)}"
+            )
+            raise ValueError(msg)
+        self.size = size
+        self._tile = tile
+        self._tiles = MerkleTree(tile_roots)
+        self._read = read_leaves
+        self._cached: tuple[int, Sequence[bytes]] = (-1, ())
+
+    def root(self) -> bytes:
+        """The tree's root hash."""
+        return self._subtree(0, self.size) if self.size else EMPTY_ROOT
+
+    def leaf(self, index: int) -> bytes:
+        """The hash of leaf ``index``.
+
+        Raises:
+            ValueError: If ``index`` is not a position in the tree.
+        """
+        if not 0 <= index < self.size:
+            msg = f"leaf index {index} is outside a tree of {self.size} leaves"
+            raise ValueError(msg)
+        return self._leaves_of(index // self._tile)[index % self._tile]
+
+    def _subtree(self, low: int, high: int) -> bytes:
+        """The root of leaves [low, high): a perfect subtree, or the tree's last one."""
+        tile = self._tile
+        if low % tile == 0 and high % tile == 0:  # whole tiles: a node of the tiles' tree
+            return self._tiles._subtree(low // tile, high // tile)  # noqa: SLF001 (same module)
+        first = low // tile
+        if first == (high - 1) // tile:  # inside one tile
+            leaves = self._leaves_of(first)
+            return root(leaves[low - first * tile : high - first * tile])
+        middle = low + _split(high - low)
+        return node_hash(self._subtree(low, middle), self._subtree(middle, high))
+
+    def _leaves_of(self, index: int) -> Sequence[bytes]:
+        """The leaf hashes of tile ``index`` (the last may be partial); the last read is kept."""
+        if self._cached[0] != index:
+            start = index * self._tile
+            count = min(self._tile, self.size - start)
+            leaves = self._read(start, count)
+            if len(leaves) != count:
+                msg = f"{len(leaves)} leaves were read for tile {index}, not {count}"
+                raise ValueError(msg)
+            self._cached = (index, leaves)
+        return self._cached[1]
 
 
 def _inclusion_path(size: int, index: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
