@@ -264,7 +264,6 @@ class ConsentStatusView(View):
         A sender's own row, where a person has one, decides for that sender; otherwise the
         row for every sender does. Expiry and policy are the caller's to apply.
         """
-        stops = {subject: tuple(states) for subject, states in self._platform_by_subject().items()}
         if sender:  # each person's own row for the sender sorts before the every-sender row
             where = "AND c.sender IN (?, '') ORDER BY c.subject_id, c.sender DESC"
             params: tuple[str, ...] = (business_id, channel, category, sender)
@@ -281,7 +280,8 @@ class ConsentStatusView(View):
             params,
         )
         previous, make, none = None, Candidate._make, ()
-        for page in pages:
+        for page in pages:  # people in id order: a page's stops are those in its id range
+            stops = self._stops_between(page[0][0], page[-1][0])
             for row in page:
                 subject = row[0]
                 if subject == previous:
@@ -290,15 +290,17 @@ class ConsentStatusView(View):
                 if row[9] == State.GRANTED:
                     yield make((*row[:9], stops.get(subject, none)))
 
-    def _platform_by_subject(self) -> dict[str, list[PlatformState]]:
+    def _stops_between(self, first: str, last: str) -> dict[str, tuple[PlatformState, ...]]:
+        """The marketing stops and resumes of the people with ids from ``first`` to ``last``."""
         rows = self.database.query(
             f"SELECT subject_id, sender, stopped, since, event_version, event_type "
-            f"FROM {self.platform_table}"
+            f"FROM {self.platform_table} WHERE subject_id BETWEEN ? AND ?",
+            (first, last),
         )
         by_subject: dict[str, list[PlatformState]] = defaultdict(list)
         for row in rows:
             by_subject[row[0]].append(_platform(row))
-        return by_subject
+        return {subject: tuple(states) for subject, states in by_subject.items()}
 
 
 def _answer(rows: Sequence[Sequence[Any]], key: tuple[str, str, str | None]) -> ConsentState | None:

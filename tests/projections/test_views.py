@@ -454,10 +454,13 @@ def test_the_audience_is_exactly_whom_check_allows(ledger: ConsentLedger) -> Non
     database.close()
 
 
-def test_an_audience_reads_every_page_and_skips_whoever_was_erased(
+def test_an_audience_reads_every_page_and_skips_whoever_was_erased_or_stopped(
     ledger_at: tuple[ConsentLedger, str, Path | None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A person whose data key is destroyed cannot be addressed: they are left out."""
+    """A person whose data key is destroyed cannot be addressed: they are left out.
+
+    So is one who stopped marketing from the sender, whichever page they fall on.
+    """
     ledger, db, _ = ledger_at
     people = [f"+4477009003{n:02}" for n in range(7)]
     for person in people:
@@ -470,6 +473,11 @@ def test_an_audience_reads_every_page_and_skips_whoever_was_erased(
                 method="web-form",
             )
         )
+    ledger.record_platform_preference(
+        RecordPlatformPreference(
+            business_id=BUSINESS, identifier=people[5], sender="15550002222", stopped=True
+        )
+    )
     erased = ledger.find_subject(people[3], business_id=BUSINESS)
     assert erased is not None
     raw = RawStore(db)
@@ -482,8 +490,11 @@ def test_an_audience_reads_every_page_and_skips_whoever_was_erased(
     monkeypatch.setattr(database, "PAGE_ROWS", 2)  # four pages of candidates
 
     recipients = ledger.audience(
-        view.audience(BUSINESS, "whatsapp", "offers", None), business_id=BUSINESS, category="offers"
+        view.audience(BUSINESS, "whatsapp", "offers", "15550002222"),
+        business_id=BUSINESS,
+        category="offers",
+        sender="15550002222",
     )
 
-    assert sorted(str(r.identifier) for r in recipients) == people[:3] + people[4:]
+    assert sorted(str(r.identifier) for r in recipients) == [people[n] for n in (0, 1, 2, 4, 6)]
     views.close()
