@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import dataclasses
+import functools
+from typing import TYPE_CHECKING, Any, cast
 
 import click
-from consent_ledger.cli._options import TIME, business_option, format_option, ledger_options
+from consent_ledger.cli._options import (
+    TIME,
+    F,
+    business_option,
+    format_option,
+    ledger_options,
+)
 from consent_ledger.cli._output import iso, short_time, write_csv, write_json, write_table
 from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import AuditLogView, AuditQuery, AuditRow
@@ -15,9 +23,53 @@ from consent_ledger.commands import NoticeSelector
 from consent_ledger.log import EventLog
 
 if TYPE_CHECKING:
-    from datetime import datetime
     from pathlib import Path
-    from uuid import UUID
+
+
+_FILTERS = (
+    "subject_id",
+    "channel",
+    "category",
+    "event_types",
+    "occurred_from",
+    "occurred_to",
+    "recorded_from",
+    "recorded_to",
+)
+
+
+def event_filters(command: F) -> F:
+    """The filters ``audit`` and ``export`` share, handed to the command as ``query``.
+
+    ``query`` is an :class:`AuditQuery` of these options alone (no business, which the
+    command resolves); the command narrows it further with ``dataclasses.replace``.
+    """
+
+    @functools.wraps(command)
+    def with_query(**kwargs: Any) -> Any:
+        values = {name: kwargs.pop(name) for name in _FILTERS}
+        values["event_types"] = values["event_types"] or None
+        return command(query=AuditQuery(**values), **kwargs)
+
+    options = (
+        click.option("--subject", "subject_id", type=click.UUID, help="One subject's events."),
+        click.option("--channel", help="Events on this channel ('*': every-channel opt-outs)."),
+        click.option("--category", "-c", help="Events that name this category."),
+        click.option(
+            "--type",
+            "event_types",
+            multiple=True,
+            metavar="EVENT",
+            help="e.g. OptedOut (repeatable).",
+        ),
+        click.option("--from", "occurred_from", type=TIME, help="Occurred at or after this time."),
+        click.option("--to", "occurred_to", type=TIME, help="Occurred before this time."),
+        click.option("--recorded-from", type=TIME, help="Recorded at or after this time."),
+        click.option("--recorded-to", type=TIME, help="Recorded before this time."),
+    )
+    for option in reversed(options):
+        with_query = option(with_query)
+    return cast("F", with_query)
 
 
 def audit_json(row: AuditRow) -> dict[str, Any]:
@@ -39,18 +91,9 @@ def audit_json(row: AuditRow) -> dict[str, Any]:
 @ledger_options
 @view_db_option
 @business_option
-@click.option(
-    "--type", "event_types", multiple=True, metavar="EVENT", help="e.g. OptedOut (repeatable)."
-)
-@click.option("--category", "-c", help="Events that name this category.")
-@click.option("--channel", help="Events on this channel ('*': every-channel opt-outs).")
+@event_filters
 @click.option("--method", help="Collected this way (web-form, paper, ...).")
 @click.option("--notice", metavar="ID[@VERSION]", help="Backed by this notice (version).")
-@click.option("--subject", "subject_id", type=click.UUID, help="One subject's events.")
-@click.option("--from", "occurred_from", type=TIME, help="Occurred at or after this time.")
-@click.option("--to", "occurred_to", type=TIME, help="Occurred before this time.")
-@click.option("--recorded-from", type=TIME, help="Recorded at or after this time.")
-@click.option("--recorded-to", type=TIME, help="Recorded before this time.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
 @format_option()
 def audit(  # noqa: PLR0913 (one parameter per option)
@@ -59,16 +102,9 @@ def audit(  # noqa: PLR0913 (one parameter per option)
     key_file: Path | None,
     view_db: str | None,
     business_id: str | None,
-    event_types: tuple[str, ...],
-    category: str | None,
-    channel: str | None,
+    query: AuditQuery,
     method: str | None,
     notice: str | None,
-    subject_id: UUID | None,
-    occurred_from: datetime | None,
-    occurred_to: datetime | None,
-    recorded_from: datetime | None,
-    recorded_to: datetime | None,
     limit: int | None,
     output_format: str,
 ) -> None:
@@ -86,19 +122,12 @@ def audit(  # noqa: PLR0913 (one parameter per option)
     selector = NoticeSelector.parse(notice) if notice else None
     with EventLog.open(db) as log:
         view = caught_up(log, view_db, db, AuditLogView)
-        query = AuditQuery(
+        query = dataclasses.replace(
+            query,
             business_id=business_id,
-            event_types=event_types or None,
-            subject_id=subject_id,
-            channel=channel,
-            category=category,
             method=method,
             notice_id=selector.notice_id if selector else None,
             notice_version=selector.version if selector else None,
-            occurred_from=occurred_from,
-            occurred_to=occurred_to,
-            recorded_from=recorded_from,
-            recorded_to=recorded_to,
             limit=limit,
         )
         rows = list(view.query(query))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import sys
 from pathlib import Path
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 from consent_ledger.cli._files import written
 from consent_ledger.cli._options import (
-    TIME,
     business_option,
     format_option,
     ledger_options,
@@ -20,7 +20,7 @@ from consent_ledger.cli._options import (
     resolve_business,
 )
 from consent_ledger.cli._views import caught_up, view_db_option
-from consent_ledger.cli.audit import audit_json
+from consent_ledger.cli.audit import audit_json, event_filters
 from consent_ledger.projections import AuditLogView, AuditQuery
 from consent_ledger.projections.audit_log import COLUMNS
 
@@ -30,7 +30,6 @@ from consent_ledger.export import stored_events, write_jsonl
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from datetime import datetime
     from uuid import UUID
 
     from click._termui_impl import ProgressBar
@@ -44,16 +43,7 @@ if TYPE_CHECKING:
 @business_option
 @click.option("--identifier", metavar="PHONE|EMAIL", help="One person's events.")
 @click.option("--region", metavar="CC", help="Region for a national phone number (e.g. GB).")
-@click.option("--subject", "subject_id", type=click.UUID, help="One subject's events, by id.")
-@click.option("--channel", help="Events on this channel ('*': every-channel opt-outs).")
-@click.option("--category", "-c", help="Events that name this category.")
-@click.option(
-    "--type", "event_types", multiple=True, metavar="EVENT", help="e.g. OptedOut (repeatable)."
-)
-@click.option("--from", "occurred_from", type=TIME, help="Occurred at or after this time.")
-@click.option("--to", "occurred_to", type=TIME, help="Occurred before this time.")
-@click.option("--recorded-from", type=TIME, help="Recorded at or after this time.")
-@click.option("--recorded-to", type=TIME, help="Recorded before this time.")
+@event_filters
 @format_option("jsonl", "csv")
 @click.option(
     "--reveal",
@@ -83,14 +73,7 @@ def export(  # noqa: PLR0913 (one parameter per option)
     business_id: str | None,
     identifier: str | None,
     region: str | None,
-    subject_id: UUID | None,
-    channel: str | None,
-    category: str | None,
-    event_types: tuple[str, ...],
-    occurred_from: datetime | None,
-    occurred_to: datetime | None,
-    recorded_from: datetime | None,
-    recorded_to: datetime | None,
+    query: AuditQuery,
     output_format: str,
     reveal: bool,
     bundle_path: Path | None,
@@ -115,19 +98,10 @@ def export(  # noqa: PLR0913 (one parameter per option)
         consent-ledger export --identifier "+44 7700 900123" --bundle ada.bundle
     """
     ledger = open_ledger(db, key_file)
+    subject_id = query.subject_id
     if identifier is not None:
         subject_id = _subject(ledger, identifier, region, business_id, subject_id)
-    query = AuditQuery(
-        business_id=business_id,
-        event_types=event_types or None,
-        subject_id=subject_id,
-        channel=channel,
-        category=category,
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-        recorded_from=recorded_from,
-        recorded_to=recorded_to,
-    )
+    query = dataclasses.replace(query, business_id=business_id, subject_id=subject_id)
     filtered = query != AuditQuery(business_id=None)
     view = caught_up(ledger.event_log, view_db, db, AuditLogView) if filtered else None
     if bundle_path is not None:
