@@ -209,8 +209,8 @@ def audience_seconds(
     """What `consent-ledger audience` does: view query, policy, identifiers opened, CSV rows."""
     started = time.perf_counter()
     with out.open("w", newline="") as f:
-        recipients = ledger.audience(
-            view.audience(BUSINESS, "whatsapp", "offers", None),
+        recipients = ledger.audience_pages(
+            view.audience_pages(BUSINESS, "whatsapp", "offers", None),
             business_id=BUSINESS,
             category="offers",
         )

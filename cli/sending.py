@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
@@ -25,6 +26,7 @@ from consent_ledger.projections import ConsentStatusView
 
 from consent_ledger import ConsentLedgerError, Identifier
 from consent_ledger.eligibility import policies
+from consent_ledger.identifiers import address
 from consent_ledger.taxonomy import TemplateCategory
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from consent_ledger import ConsentLedger
-    from consent_ledger.eligibility import Decision, Recipient
+    from consent_ledger.eligibility import Decision, RecipientPage
 
 DENIED_EXIT = 3
 SHOWN_PROBLEMS = 5
@@ -373,8 +375,8 @@ def audience(  # noqa: PLR0913 (one parameter per option)
     ledger = open_ledger(db, key_file)
     view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
     business_id = resolve_business(ledger, business_id)
-    recipients = ledger.audience(
-        view.audience(business_id, channel, category, sender),
+    recipients = ledger.audience_pages(
+        view.audience_pages(business_id, channel, category, sender),
         business_id=business_id,
         category=category,
         channel=channel,
@@ -388,7 +390,7 @@ def audience(  # noqa: PLR0913 (one parameter per option)
 
 
 def write_recipients(  # noqa: PLR0913 (the rows carry the request's facts)
-    recipients: Iterable[Recipient],
+    pages: Iterable[RecipientPage],
     output: TextIO,
     output_format: str,
     *,
@@ -398,34 +400,34 @@ def write_recipients(  # noqa: PLR0913 (the rows carry the request's facts)
 ) -> int:
     """Write each recipient as a row of ``RECIPIENT_COLUMNS`` (csv with a header, or jsonl).
 
-    Returns how many were written.
+    A page at a time, column by column. Returns how many were written.
     """
-    request = (channel, category, sender)
-    rows = (
-        (
-            str(identifier),
-            candidate.identifier_kind,
-            candidate.subject_id,
-            *request,
-            candidate.since,
-            candidate.expires_at,
-            candidate.notice,
-            candidate.event_version,
-            candidate.event_type,
-            policy_name,
-        )
-        for identifier, candidate, policy_name in recipients
-    )
-    count = 0
+    writer = csv.writer(output, lineterminator="\n")
     if output_format == "csv":
-        writer = csv.writer(output, lineterminator="\n")
         writer.writerow(RECIPIENT_COLUMNS)
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-        return count
-    dumps, write = orjson.dumps, output.write
-    for row in rows:
-        write(dumps(dict(zip(RECIPIENT_COLUMNS, row, strict=True))).decode() + "\n")
-        count += 1
+    count = 0
+    for page in pages:
+        c = page.candidates
+        rows = zip(
+            map(address, c.identifier_kind, page.identifiers),
+            c.identifier_kind,
+            c.subject_id,
+            repeat(channel),
+            repeat(category),
+            repeat(sender),
+            c.since,
+            c.expires_at,
+            c.notice,
+            c.event_version,
+            c.event_type,
+            repeat(page.policy),
+        )
+        if output_format == "csv":
+            writer.writerows(rows)
+        else:
+            output.writelines(
+                orjson.dumps(dict(zip(RECIPIENT_COLUMNS, row, strict=True))).decode() + "\n"
+                for row in rows
+            )
+        count += len(page.identifiers)
     return count

@@ -24,7 +24,7 @@ import orjson
 from consent_ledger.projections.views import View, parse_timestamp
 
 from consent_ledger.domain import ConsentRecord
-from consent_ledger.eligibility import Candidate
+from consent_ledger.eligibility import Candidate, CandidatePage
 from consent_ledger.status import (
     END_OF_TIME,
     EVERY,
@@ -263,7 +263,15 @@ class ConsentStatusView(View):
 
         A sender's own row, where a person has one, decides for that sender; otherwise the
         row for every sender does. Expiry and policy are the caller's to apply.
+        :meth:`audience_pages` gives the same a page at a time, in columns.
         """
+        pages = self.audience_pages(business_id, channel, category, sender)
+        return (candidate for page in pages for candidate in page.candidates())
+
+    def audience_pages(
+        self, business_id: str, channel: str, category: str, sender: str | None
+    ) -> Iterator[CandidatePage]:
+        """:meth:`audience`, a page at a time (memory stays flat), each page in columns."""
         if sender:  # each person's own row for the sender sorts before the every-sender row
             where = "AND c.sender IN (?, '') ORDER BY c.subject_id, c.sender DESC"
             params: tuple[str, ...] = (business_id, channel, category, sender)
@@ -279,16 +287,26 @@ class ConsentStatusView(View):
             f"WHERE c.business_id = ? AND c.channel = ? AND c.category = ? {where}",
             params,
         )
-        previous, make, none = None, Candidate._make, ()
-        for page in pages:  # people in id order: a page's stops are those in its id range
-            stops = self._stops_between(page[0][0], page[-1][0])
-            for row in page:
-                subject = row[0]
-                if subject == previous:
-                    continue
-                previous = subject
-                if row[9] == State.GRANTED:
-                    yield make((*row[:9], stops.get(subject, none)))
+        previous = None
+        for rows in pages:
+            if sender:  # the first row per person decides; it must be granted
+                firsts = []
+                for row in rows:
+                    if row[0] != previous:
+                        firsts.append(row)
+                        previous = row[0]
+                rows = [row for row in firsts if row[9] == State.GRANTED]  # noqa: PLW2901
+            if rows:
+                yield self._page(rows)
+
+    def _page(self, rows: list[tuple[Any, ...]]) -> CandidatePage:
+        """Rows of the audience query as a page, with the people's marketing stops."""
+        columns = list(zip(*rows, strict=True))
+        subject_ids = columns[0]
+        # People come in id order: a page's stops are those in its id range.
+        stops = self._stops_between(subject_ids[0], subject_ids[-1])
+        marketing = tuple(stops.get(subject, ()) for subject in subject_ids)
+        return CandidatePage._make((*columns[:9], marketing))
 
     def _stops_between(self, first: str, last: str) -> dict[str, tuple[PlatformState, ...]]:
         """The marketing stops and resumes of the people with ids from ``first`` to ``last``."""

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import compress, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID
@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
 from .commands import OptIn, OptOut, RecordSignal
-from .database import open_view_database
+from .database import PAGE_ROWS, open_view_database
 from .domain import (
     SERVICE_WINDOW,
     Aggregate,
@@ -44,12 +44,14 @@ from .domain import (
 )
 from .eligibility import (
     Candidate,
+    CandidatePage,
     CheckRequest,
     ConsentSource,
     Decision,
     Policy,
     Reason,
     Recipient,
+    RecipientPage,
     check_request,
     country_allowed,
     decide,
@@ -1040,13 +1042,40 @@ class ConsentLedger(Application[UUID]):
         Yields those a message may be sent to, by the same rules as :meth:`check` (a
         candidate already has granted consent; expiry, the person's marketing stop and the
         recipient's country are judged here). A candidate whose data key is gone (erased)
-        is skipped: there is nobody to address.
+        is skipped: there is nobody to address. :meth:`audience_pages` does the same a
+        page at a time, in columns (what ``consent-ledger audience`` uses).
 
         Raises (at once, before anything is yielded):
             UnknownCategoryError: the category is not in the taxonomy.
             UnknownPolicyError: no policy preset has that name.
             ConsentRuleError: the template category cannot go to anyone under the policy
                 (a MARKETING template for a category that is not marketing).
+        """
+        pages = self.audience_pages(
+            map(CandidatePage.of, batched(candidates, PAGE_ROWS)),
+            business_id=business_id,
+            category=category,
+            channel=channel,
+            sender=sender,
+            template_category=template_category,
+            policy=policy,
+        )
+        return (recipient for page in pages for recipient in page.recipients())
+
+    def audience_pages(  # noqa: PLR0913 (a send has this many facts)
+        self,
+        pages: Iterable[CandidatePage],
+        *,
+        business_id: str,
+        category: str,
+        channel: Channel | str = Channel.WHATSAPP,
+        sender: str | None = None,
+        template_category: TemplateCategory | str | None = None,
+        policy: str | None = None,
+    ) -> Iterator[RecipientPage]:
+        """:meth:`audience`, a page of candidates at a time: each page's recipients.
+
+        Raises (at once): as :meth:`audience`.
         """
         request = check_request(
             business_id=business_id,
@@ -1061,35 +1090,35 @@ class ConsentLedger(Application[UUID]):
         denial = template_denial(chosen, request)
         if denial is not None:
             raise ConsentRuleError(denial.detail)
-        return self._allowed(candidates, chosen, request)
+        return self._allowed(pages, chosen, request)
 
     def _allowed(
-        self, candidates: Iterable[Candidate], chosen: Policy, request: CheckRequest
-    ) -> Iterator[Recipient]:
+        self, pages: Iterable[CandidatePage], chosen: Policy, request: CheckRequest
+    ) -> Iterator[RecipientPage]:
         moment = utc_text(request.at)  # candidates' times are text in this form
-        open_identifiers = self._keyring.open_identifiers
-        for chunk in batched(candidates, 1000):
+        for page in pages:
             live = [
-                c
-                for c in chunk
-                if (c.expires_at is None or c.expires_at > moment)
-                and not (c.marketing and stopping(chosen, request, c.marketing))
+                (expires is None or expires > moment)
+                and not (stops and stopping(chosen, request, stops))
+                for expires, stops in zip(page.expires_at, page.marketing, strict=True)
             ]
-            hex_ids = [c.subject_id.replace("-", "") for c in live]
-            wrapped = self.ledger_recorder.select_wrapped_keys(hex_ids).get
-            sealed = zip(
+            candidates = page if all(live) else page.only(live)
+            hex_ids = [subject_id.replace("-", "") for subject_id in candidates.subject_id]
+            wrapped = self.ledger_recorder.select_wrapped_keys(hex_ids)
+            if len(wrapped) < len(hex_ids):  # erased: nobody to address
+                candidates = candidates.only(h in wrapped for h in hex_ids)
+                hex_ids = [h for h in hex_ids if h in wrapped]
+            values = self._keyring.open_identifiers(
                 hex_ids,
-                map(wrapped, hex_ids),
-                [c.identifier_nonce for c in live],
-                [c.identifier_ct for c in live],
-                strict=True,
+                [wrapped[h] for h in hex_ids],
+                candidates.identifier_nonce,
+                candidates.identifier_ct,
             )
-            for candidate, value in zip(live, open_identifiers(sealed), strict=True):
-                if value is None:  # erased: nobody to address
-                    continue
-                identifier = Identifier(_KINDS[candidate.identifier_kind], value)
-                if country_allowed(chosen, identifier):
-                    yield Recipient(identifier, candidate, chosen.name)
+            recipients = RecipientPage(values, candidates, chosen.name)
+            if chosen.recipient_countries is not None:
+                recipients = _in_allowed_countries(recipients, chosen)
+            if recipients.identifiers:
+                yield recipients
 
     def _require_subject(self, business_id: str, identifier: Identifier) -> UUID:
         subject_id = self.find_subject(identifier, business_id=business_id)
@@ -1118,6 +1147,19 @@ class ConsentLedger(Application[UUID]):
 
 _KINDS = {kind.value: kind for kind in IdentifierKind}
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def _in_allowed_countries(page: RecipientPage, policy: Policy) -> RecipientPage:
+    """The recipients whose country the policy allows."""
+    kinds = page.candidates.identifier_kind
+    keep = [
+        country_allowed(policy, Identifier(_KINDS[kind], value))
+        for kind, value in zip(kinds, page.identifiers, strict=True)
+    ]
+    if all(keep):
+        return page
+    values = list(compress(page.identifiers, keep))
+    return RecipientPage(values, page.candidates.only(keep), page.policy)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -17,6 +17,7 @@ import json
 from datetime import UTC
 from enum import StrEnum
 from importlib import resources
+from itertools import compress
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import phonenumbers
@@ -29,12 +30,13 @@ from .taxonomy import CATEGORIES, Channel, TemplateCategory, check_categories
 from .values import Immutable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator, Sequence
     from datetime import datetime
     from uuid import UUID
 
     from .status import ConsentState
 
+_KINDS = {kind.value: kind for kind in IdentifierKind}
 DEFAULT_POLICIES = {Channel.WHATSAPP: "whatsapp-2025"}
 FALLBACK_POLICY = "consent-only"
 
@@ -169,12 +171,66 @@ class Candidate(NamedTuple):
     marketing: tuple[PlatformState, ...] = ()
 
 
+class CandidatePage(NamedTuple):
+    """A page of candidates as columns: the i-th of every column is the i-th candidate.
+
+    Columns in :class:`Candidate`'s order. An audience of a hundred thousand people is read,
+    filtered and opened a page at a time, column by column, with no object per person.
+    """
+
+    subject_id: tuple[str, ...]
+    identifier_kind: tuple[str, ...]
+    identifier_nonce: tuple[bytes, ...]
+    identifier_ct: tuple[bytes, ...]
+    since: tuple[str, ...]
+    expires_at: tuple[str | None, ...]
+    notice: tuple[str | None, ...]
+    event_version: tuple[int, ...]
+    event_type: tuple[str, ...]
+    marketing: tuple[tuple[PlatformState, ...], ...]
+
+    @classmethod
+    def of(cls, candidates: Sequence[Candidate]) -> CandidatePage:
+        """The page of these candidates."""
+        if not candidates:
+            return cls._make(() for _ in cls._fields)
+        return cls._make(zip(*candidates, strict=True))
+
+    def only(self, keep: Iterable[object]) -> CandidatePage:
+        """The candidates whose ``keep`` is true, in order."""
+        kept = [bool(k) for k in keep]
+        return CandidatePage._make(tuple(compress(column, kept)) for column in self)
+
+    def candidates(self) -> Iterator[Candidate]:
+        """Each candidate, as one object."""
+        return map(Candidate._make, zip(*self, strict=True))
+
+
 class Recipient(NamedTuple):
     """Someone a message may be sent to now, and the consent that says so."""
 
     identifier: Identifier
     candidate: Candidate
     policy: str
+
+
+class RecipientPage(NamedTuple):
+    """A page of recipients: the candidates a message may go to, identifiers opened.
+
+    ``identifiers[i]`` is the opened value of ``candidates``' i-th identifier (of kind
+    ``candidates.identifier_kind[i]``).
+    """
+
+    identifiers: list[str]
+    candidates: CandidatePage
+    policy: str
+
+    def recipients(self) -> Iterator[Recipient]:
+        """Each recipient, as one object."""
+        for value, candidate in zip(self.identifiers, self.candidates.candidates(), strict=True):
+            yield Recipient(
+                Identifier(_KINDS[candidate.identifier_kind], value), candidate, self.policy
+            )
 
 
 class CheckRequest(NamedTuple):

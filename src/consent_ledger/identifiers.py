@@ -38,6 +38,11 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _SEPARATORS = re.compile(r"[\s().-]")
 
 
+def address(kind: str, value: str) -> str:
+    """An identifier of ``kind`` as the ledger prints it: E.164 for phones, ``kind:value`` else."""
+    return value if kind == IdentifierKind.PHONE else f"{kind}:{value}"
+
+
 class Identifier(NamedTuple):
     """A normalised identifier of one person: its kind and its canonical value."""
 
@@ -73,9 +78,7 @@ class Identifier(NamedTuple):
 
     def __str__(self) -> str:
         """The identifier as the ledger prints it: E.164 for phones, ``kind:value`` else."""
-        if self.kind is IdentifierKind.PHONE:
-            return self.value
-        return f"{self.kind}:{self.value}"
+        return address(self.kind, self.value)
 
     @property
     def region(self) -> str | None:
