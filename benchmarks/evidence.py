@@ -11,7 +11,10 @@ machine, the median of ``--repeat`` rounds, in events per second:
 * ``checkpoint`` of the whole log from nothing (every leaf hashed and kept, then signed);
 * ``verify`` of the live ledger against its checkpoint (every leaf recomputed), in one
   process and, as the command line does, with a leaf-hashing worker process per CPU;
-* ``export --bundle`` (complete) and ``verify`` of that bundle offline.
+* ``export --bundle`` (complete) and ``verify`` of that bundle offline;
+
+and, in milliseconds, one person's proofs as a dossier makes them (from the kept tiles),
+against a tree hashed from every kept leaf.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from read_side import build  # the same ledger as the read-side benchmark
+from read_side import BUSINESS, build, number  # the same ledger as the read-side benchmark
 
 from consent_ledger import ConsentLedger
 from consent_ledger.bundle import verify_bundle, write_bundle
 from consent_ledger.export import stored_events, write_jsonl
+from consent_ledger.merkle import MerkleTree, ProvingTree
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -71,6 +75,7 @@ def checkpoint_from_nothing(ledger: ConsentLedger) -> None:
     with evidence.database.transaction() as cursor:
         cursor.execute(f"DELETE FROM {evidence.leaves}")  # noqa: S608
         cursor.execute(f"DELETE FROM {evidence.checkpoints_table}")  # noqa: S608
+        cursor.execute(f"DELETE FROM {evidence.tiles}")  # noqa: S608
     ledger.checkpoint(workers=None)
 
 
@@ -95,6 +100,27 @@ def verify_offline(ledger: ConsentLedger, path: Path) -> None:
         raise SystemExit(result.problem)
 
 
+PERSON = 123  # the 124th person the benchmark built
+
+
+def prove_one_person(ledger: ConsentLedger, *, whole_tree: bool) -> None:
+    """What a dossier does for its proofs: one person's events proven under the checkpoint.
+
+    ``whole_tree``: the baseline, a tree hashed from every kept leaf (what proofs cost
+    before tiles were kept).
+    """
+    evidence = ledger.tamper_evidence
+    signed = ledger.checkpoint()
+    person = ledger.find_subject(number(PERSON), business_id=BUSINESS)
+    assert person is not None  # noqa: S101 (the benchmark built this person)
+    rows = ledger.event_log.read_stream(person)
+    if whole_tree:
+        tree: ProvingTree = MerkleTree(digest for _, digest in evidence.stored_leaves(signed.size))
+    else:
+        tree = evidence.tree(signed)
+    assert evidence.prove(rows, signed, tree)  # noqa: S101
+
+
 def main() -> None:
     """Build, measure, print."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -111,6 +137,7 @@ def main() -> None:
         ledger = build(folder / "ledger.db", max(1, args.events // 2))
     events = ledger.event_log.head()
     rounds: dict[str, list[float]] = {}
+    proving: dict[str, list[float]] = {}
     for _ in range(args.repeat):
         seconds = {
             "baseline: json.loads + json.dumps per row": timed(
@@ -129,6 +156,10 @@ def main() -> None:
         }
         for name, value in seconds.items():
             rounds.setdefault(name, []).append(events / value)
+        for name, whole_tree in (("tiles", False), ("whole tree", True)):
+            proving.setdefault(name, []).append(
+                timed(lambda w=whole_tree: prove_one_person(ledger, whole_tree=w))
+            )
     ledger.close()
 
     print(
@@ -139,6 +170,11 @@ def main() -> None:
     for name, rates in rounds.items():
         rate = statistics.median(rates)
         print(f"{name}: {rate:,.0f} events/s ({rate / base:.1f}x the baseline)")
+    tiles, whole = (statistics.median(proving[name]) for name in ("tiles", "whole tree"))
+    print(
+        f"one person's proofs, as a dossier makes them: {tiles * 1000:.0f} ms from the kept "
+        f"tiles (a tree hashed from every kept leaf: {whole * 1000:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -498,14 +498,20 @@ def test_each_complete_tile_is_kept_as_checkpoints_grow(
     every_event_is_proven(ledger, signed)
 
 
-def test_a_ledger_checkpointed_before_tiles_were_kept_still_proves_and_gains_them(
-    ledger: ConsentLedger, small_tiles: int
-) -> None:
+def checkpointed_without_tiles(ledger: ConsentLedger, where: str = "") -> SignedCheckpoint:
+    """Five people checkpointed, then the kept tiles (``where`` they are) dropped."""
     record(ledger, 5)
     signed = ledger.checkpoint()
     evidence = ledger.tamper_evidence
     with evidence.database.transaction() as cursor:
-        cursor.execute(f"DELETE FROM {evidence.tiles}")
+        cursor.execute(f"DELETE FROM {evidence.tiles} {where}")
+    return signed
+
+
+def test_a_ledger_checkpointed_before_tiles_were_kept_still_proves_and_gains_them(
+    ledger: ConsentLedger, small_tiles: int
+) -> None:
+    signed = checkpointed_without_tiles(ledger)
 
     every_event_is_proven(ledger, signed)
     record(ledger, 1, start=5)
@@ -513,6 +519,31 @@ def test_a_ledger_checkpointed_before_tiles_were_kept_still_proves_and_gains_the
 
     assert len(kept_tiles(ledger)) == grown.size // small_tiles
     every_event_is_proven(ledger, grown)
+
+
+def test_a_missing_tile_is_hashed_from_its_leaves(ledger: ConsentLedger, small_tiles: int) -> None:
+    signed = checkpointed_without_tiles(ledger, "WHERE tile_index = 1")
+
+    every_event_is_proven(ledger, signed)
+    assert len(kept_tiles(ledger)) == signed.size // small_tiles - 1
+
+
+def test_checkpointing_again_from_nothing_keeps_tiles_of_the_new_leaves(
+    ledger: ConsentLedger, small_tiles: int
+) -> None:
+    """Leaves and checkpoints dropped (as a benchmark does): tiles follow the new leaves."""
+    record(ledger, 5)
+    first = ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(f"DELETE FROM {evidence.leaves}")
+        cursor.execute(f"DELETE FROM {evidence.checkpoints_table}")
+
+    again = ledger.checkpoint()
+
+    assert again.checkpoint.root == first.checkpoint.root
+    assert len(kept_tiles(ledger)) == again.size // small_tiles
+    every_event_is_proven(ledger, again)
 
 
 @pytest.mark.usefixtures("small_tiles")

@@ -36,7 +36,7 @@ import orjson
 from .checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note, sign
 from .exceptions import ConsentLedgerError
 from .log import BEFORE_ALL
-from .merkle import HASH_SIZE, TILE, TiledTree, TreeBuilder, leaf_hash
+from .merkle import HASH_SIZE, TILE, ProvingTree, TiledTree, TreeBuilder, leaf_hash
 from .merkle import root as merkle_root
 from .persistence import select_stored_between
 from .stores import SQLiteStore
@@ -406,8 +406,13 @@ class TamperEvidence:
         return after
 
     def _untiled(self, cursor: Cursor, size: int) -> _Tiles:
-        """The leaves of the first ``size`` not yet in a kept tile, as tiles to complete."""
-        rows = cursor.execute(f"SELECT COUNT(*) FROM {self.tiles}")
+        """The leaves of the first ``size`` not yet in a kept tile, as tiles to complete.
+
+        Tiles are kept in order with the leaves; any kept beyond the tree's complete tiles
+        were not made from its leaves (its leaves were removed), and are dropped.
+        """
+        cursor.execute(f"DELETE FROM {self.tiles} WHERE tile_index >= ?", (size // TILE,))
+        rows = cursor.execute(f"SELECT COALESCE(MAX(tile_index) + 1, 0) FROM {self.tiles}")
         tiles = _Tiles(int(rows[0][0]))
         for start in range(tiles.next_index * TILE, size, PAGE):
             count = min(PAGE, size - start)
@@ -478,17 +483,18 @@ class TamperEvidence:
             IntegrityError: the kept tiles and leaves do not hash to the signed root.
         """
         size = checkpoint.size
-        roots = [
-            bytes(r)
-            for (r,) in self.database.query(
-                f"SELECT tile_root FROM {self.tiles} WHERE tile_index < ? ORDER BY tile_index",
+        kept: dict[int, bytes] = dict(
+            self.database.query(
+                f"SELECT tile_index, tile_root FROM {self.tiles} WHERE tile_index < ?",
                 (size // TILE,),
             )
-        ]
-        roots.extend(  # tiles a checkpoint before tiles were kept left out
-            merkle_root(self._leaf_hashes(start, TILE))
-            for start in range(len(roots) * TILE, size - TILE + 1, TILE)
         )
+        roots = [  # a tile not kept (checkpointed before tiles were) from its leaves
+            bytes(kept[index])
+            if index in kept
+            else merkle_root(self._leaf_hashes(index * TILE, TILE))
+            for index in range(size // TILE)
+        ]
         tree = TiledTree(size, roots, self._leaf_hashes, tile=TILE)
         if tree.root() != checkpoint.checkpoint.root:
             msg = (
@@ -499,7 +505,7 @@ class TamperEvidence:
         return tree
 
     def prove(
-        self, rows: Sequence[StoredRow], checkpoint: SignedCheckpoint, tree: TiledTree
+        self, rows: Sequence[StoredRow], checkpoint: SignedCheckpoint, tree: ProvingTree
     ) -> list[ProvenEvent]:
         """Audit paths from each stored event to ``checkpoint``'s root (``tree`` is its tree).
 

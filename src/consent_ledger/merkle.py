@@ -224,10 +224,18 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
     )
 
 
-class _ProvingTree(ABC):
+class ProvingTree(ABC):
     """A tree that can name the root of any subtree RFC 9162's proofs name, so it proves."""
 
     size: int
+
+    @abstractmethod
+    def root(self) -> bytes:
+        """The tree's root hash."""
+
+    @abstractmethod
+    def leaf(self, index: int) -> bytes:
+        """The hash of leaf ``index``."""
 
     @abstractmethod
     def _subtree(self, low: int, high: int) -> bytes:
@@ -250,7 +258,7 @@ class _ProvingTree(ABC):
         return _consistency_path(self.size, old_size, self._subtree)
 
 
-class MerkleTree(_ProvingTree):
+class MerkleTree(ProvingTree):
     """A whole tree kept level by level, for many proofs: each costs O(log n) lookups.
 
     Level 0 holds the leaf hashes; each level above pairs the one below, an unpaired last
@@ -293,7 +301,7 @@ TILE = 1 << TILE_HEIGHT
 """Leaves per tile: a tile is the perfect subtree of ``TILE`` leaves at an aligned place."""
 
 
-class TiledTree(_ProvingTree):
+class TiledTree(ProvingTree):
     """A tree read through the roots of its complete tiles, for a few proofs in a large log.
 
     :class:`MerkleTree` hashes every level from every leaf: for one person's proofs in a
