@@ -261,14 +261,19 @@ def _check_many(  # noqa: PLR0913 (the parts of a bulk check)
     output_format = "csv" if output_format == "table" else output_format
     writer = csv.DictWriter(sys.stdout, fieldnames=["line", *DECISION_COLUMNS], lineterminator="\n")
     header_due = output_format == "csv"
+    template_category = None  # the template's category, once the ledger has looked it up
     for line, row in _rows(input_file, problems):
         try:
             fields = _request_fields(row, defaults)
+            if template_category is not None and not row.get("template_category"):
+                fields |= {"template": None, "template_category": template_category}
             parsed = Identifier.parse(str(row["identifier"]), row.get("region") or region)
             decision = ledger.check(parsed, source=view, **fields)
         except ConsentLedgerError as e:
             problems.append(f"line {line}: {e}")
             continue
+        if fields["template"] is not None:  # the same for every row: look it up once
+            template_category = decision.request.template_category
         out = {"line": line, **decision_json(str(parsed), decision)}
         if header_due:
             writer.writeheader()

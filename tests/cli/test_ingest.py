@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from consent_ledger.cli import main
 
+from consent_ledger import ConsentLedger
 from tests.cli.conftest import fails, new_ledger, ok
 from tests.cli.test_cli import ADA, opt_in
 
@@ -94,6 +95,47 @@ def test_template_set_show_and_check_by_template(db: str, runner: CliRunner) -> 
     assert allowed.stdout.startswith("ALLOWED: consented")
     assert "as MARKETING" in allowed.stdout
     assert unknown.stderr.startswith("Error: no category is recorded for template nope (en_US)")
+
+
+def test_a_bulk_check_by_template_looks_its_category_up_once(
+    db: str, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ok(
+        runner,
+        "template",
+        "set",
+        "spring_sale",
+        "-l",
+        "en_US",
+        "--category",
+        "MARKETING",
+        "--db",
+        db,
+    )
+    rows = tmp_path / "recipients.csv"
+    rows.write_text(f"identifier,template_category\n{ADA},\n{ADA},UTILITY\n{ADA},\n")
+    lookups: list[tuple[Any, ...]] = []
+    look_up = ConsentLedger.template_category
+
+    def counted(ledger: ConsentLedger, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(args)
+        return look_up(ledger, *args, **kwargs)
+
+    monkeypatch.setattr(ConsentLedger, "template_category", counted)
+
+    result = runner.invoke(
+        main,
+        ["check", "--input", str(rows), "-c", "offers", "--db", db, "--format", "jsonl",
+         "--template", "spring_sale", "--template-language", "en_US"],
+    )  # fmt: skip
+
+    decisions = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(d["line"], d["allowed"], d["template_category"]) for d in decisions] == [
+        (2, True, "MARKETING"),
+        (4, True, "MARKETING"),
+    ]
+    assert "line 3: give the template or its category, not both" in result.stderr
+    assert lookups == [("acme", "spring_sale", "en_US")]
 
 
 def test_check_works_out_the_service_window_from_ingested_messages(
