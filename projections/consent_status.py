@@ -287,15 +287,14 @@ class ConsentStatusView(View):
             f"WHERE c.business_id = ? AND c.channel = ? AND c.category = ? {where}",
             params,
         )
-        previous = None
-        for rows in pages:
-            if sender:  # the first row per person decides; it must be granted
-                firsts = []
-                for row in rows:
-                    if row[0] != previous:
-                        firsts.append(row)
-                        previous = row[0]
-                rows = [row for row in firsts if row[9] == State.GRANTED]  # noqa: PLW2901
+        previous = None  # the last person of the page before
+        for page in pages:
+            rows = page
+            if sender:  # a person's first row decides (their own sender's, if they have one)
+                before = [previous, *(row[0] for row in page)]  # each row's predecessor
+                firsts = [row for row, last in zip(page, before, strict=False) if row[0] != last]
+                rows = [row for row in firsts if row[9] == State.GRANTED]
+                previous = page[-1][0]
             if rows:
                 yield self._page(rows)
 

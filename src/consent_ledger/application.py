@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import compress, islice
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from uuid import UUID
@@ -53,7 +53,6 @@ from .eligibility import (
     Recipient,
     RecipientPage,
     check_request,
-    country_allowed,
     decide,
     get_policy,
     stopping,
@@ -1116,7 +1115,7 @@ class ConsentLedger(Application[UUID]):
             )
             recipients = RecipientPage(values, candidates, chosen.name)
             if chosen.recipient_countries is not None:
-                recipients = _in_allowed_countries(recipients, chosen)
+                recipients = recipients.in_countries_of(chosen)
             if recipients.identifiers:
                 yield recipients
 
@@ -1145,21 +1144,7 @@ class ConsentLedger(Application[UUID]):
         return aggregate
 
 
-_KINDS = {kind.value: kind for kind in IdentifierKind}
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
-
-
-def _in_allowed_countries(page: RecipientPage, policy: Policy) -> RecipientPage:
-    """The recipients whose country the policy allows."""
-    kinds = page.candidates.identifier_kind
-    keep = [
-        country_allowed(policy, Identifier(_KINDS[kind], value))
-        for kind, value in zip(kinds, page.identifiers, strict=True)
-    ]
-    if all(keep):
-        return page
-    values = list(compress(page.identifiers, keep))
-    return RecipientPage(values, page.candidates.only(keep), page.policy)
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:

@@ -225,6 +225,18 @@ class RecipientPage(NamedTuple):
     candidates: CandidatePage
     policy: str
 
+    def in_countries_of(self, policy: Policy) -> RecipientPage:
+        """The recipients in a country the policy lets messages go to."""
+        keep = [
+            country_allowed(policy, Identifier(_KINDS[kind], value))
+            for kind, value in zip(self.candidates.identifier_kind, self.identifiers, strict=True)
+        ]
+        if all(keep):
+            return self
+        return RecipientPage(
+            list(compress(self.identifiers, keep)), self.candidates.only(keep), self.policy
+        )
+
     def recipients(self) -> Iterator[Recipient]:
         """Each recipient, as one object."""
         for value, candidate in zip(self.identifiers, self.candidates.candidates(), strict=True):
