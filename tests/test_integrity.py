@@ -547,12 +547,27 @@ def test_checkpointing_again_from_nothing_keeps_tiles_of_the_new_leaves(
 
 
 @pytest.mark.usefixtures("small_tiles")
-def test_a_changed_tile_root_is_refused(ledger: ConsentLedger) -> None:
+def test_changed_tile_roots_are_not_trusted(ledger: ConsentLedger) -> None:
+    """Tiles only spare hashing: proofs still come out right, from the leaves."""
+    signed = checkpointed_without_tiles(ledger)
+    ledger.checkpoint()  # nothing new: the missing tiles are kept again
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(f"UPDATE {evidence.tiles} SET tile_root = ?", (b"\0" * 32,))
+
+    every_event_is_proven(ledger, signed)
+
+
+@pytest.mark.usefixtures("small_tiles")
+def test_a_changed_kept_leaf_is_refused(ledger: ConsentLedger) -> None:
     record(ledger, 5)
     signed = ledger.checkpoint()
     evidence = ledger.tamper_evidence
     with evidence.database.transaction() as cursor:
-        cursor.execute(f"UPDATE {evidence.tiles} SET tile_root = ?", (b"\0" * 32,))
+        cursor.execute(
+            f"UPDATE {evidence.leaves} SET leaf_hash = ? WHERE leaf_index = 1", (b"\0" * 32,)
+        )
+        cursor.execute(f"DELETE FROM {evidence.tiles}")
 
     with pytest.raises(IntegrityError, match=f"do not match checkpoint {signed.size}"):
         evidence.tree(signed)

@@ -475,12 +475,13 @@ class TamperEvidence:
         """The tree ``checkpoint`` signed, from the kept tiles and leaves, for proofs.
 
         Only the roots of its complete tiles are read (a few thousand for millions of
-        events), and a tile's leaves when a proof reaches into it. A ledger checkpointed
-        before tiles were kept has the missing ones hashed from its leaves here (and kept
-        at its next checkpoint).
+        events), and a tile's leaves when a proof reaches into it. A tile not kept (a
+        ledger checkpointed before tiles were) is hashed from its leaves. The tree must
+        hash to the signed root; if it does not, the tiles are not trusted and the tree
+        is built from the kept leaves alone.
 
         Raises:
-            IntegrityError: the kept tiles and leaves do not hash to the signed root.
+            IntegrityError: the kept leaves do not hash to the signed root.
         """
         size = checkpoint.size
         kept: dict[int, bytes] = dict(
@@ -489,20 +490,21 @@ class TamperEvidence:
                 (size // TILE,),
             )
         )
-        roots = [  # a tile not kept (checkpointed before tiles were) from its leaves
-            bytes(kept[index])
-            if index in kept
-            else merkle_root(self._leaf_hashes(index * TILE, TILE))
-            for index in range(size // TILE)
-        ]
-        tree = TiledTree(size, roots, self._leaf_hashes, tile=TILE)
-        if tree.root() != checkpoint.checkpoint.root:
-            msg = (
-                f"the kept leaves do not match checkpoint {checkpoint.size}: "
-                "run consent-ledger verify"
-            )
-            raise IntegrityError(msg)
-        return tree
+        for tiles in (kept, {}):
+            roots = [
+                bytes(tiles[index])
+                if index in tiles
+                else merkle_root(self._leaf_hashes(index * TILE, TILE))
+                for index in range(size // TILE)
+            ]
+            tree = TiledTree(size, roots, self._leaf_hashes, tile=TILE)
+            if tree.root() == checkpoint.checkpoint.root:
+                return tree
+        msg = (
+            f"the kept leaves do not match checkpoint {checkpoint.size}: "
+            "run consent-ledger verify --thorough"
+        )
+        raise IntegrityError(msg)
 
     def prove(
         self, rows: Sequence[StoredRow], checkpoint: SignedCheckpoint, tree: ProvingTree
