@@ -20,6 +20,7 @@ against a tree hashed from every kept leaf.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -158,7 +159,7 @@ def main() -> None:
             rounds.setdefault(name, []).append(events / value)
         for name, whole_tree in (("tiles", False), ("whole tree", True)):
             proving.setdefault(name, []).append(
-                timed(lambda w=whole_tree: prove_one_person(ledger, whole_tree=w))
+                timed(functools.partial(prove_one_person, ledger, whole_tree=whole_tree))
             )
     ledger.close()
 

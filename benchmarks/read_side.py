@@ -140,7 +140,8 @@ def baseline_rate(ledger: ConsentLedger, database: Path, events: int) -> float:
             event = log.mapper.to_domain_event(notification)
             categories = " ".join(getattr(event, "categories", ()) or ())
             tracking = Tracking("ConsentLedger", notification.id)
-            view.upsert(str(event.originator_id), categories, str(event.timestamp), tracking)
+            moment = str(getattr(event, "timestamp", ""))
+            view.upsert(str(event.originator_id), categories, moment, tracking)
             done += 1
         after = page[-1].id
     rate = done / (time.perf_counter() - started)
