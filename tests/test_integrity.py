@@ -559,6 +559,30 @@ def test_changed_tile_roots_are_not_trusted(ledger: ConsentLedger) -> None:
 
 
 @pytest.mark.usefixtures("small_tiles")
+@pytest.mark.parametrize(
+    ("change", "params", "problem"),
+    [
+        ("UPDATE {} SET leaf_hash = ? WHERE leaf_index = 1", (b"\0" * 32,), "do not prove"),
+        ("DELETE FROM {} WHERE leaf_index = 1", (), "kept leaves 0 to 3 are incomplete"),
+    ],
+    ids=["changed", "deleted"],
+)
+def test_no_proof_is_given_from_a_damaged_tile(
+    ledger: ConsentLedger, change: str, params: tuple[bytes, ...], problem: str
+) -> None:
+    """The tile roots still match the checkpoint; a leaf inside a tile does not."""
+    record(ledger, 5)
+    signed = ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    [first] = ledger.event_log.read_stored(0, 1)  # leaf 0: its path needs leaf 1
+    with evidence.database.transaction() as cursor:
+        cursor.execute(change.format(evidence.leaves), params)
+
+    with pytest.raises(IntegrityError, match=problem):
+        evidence.prove([first], signed, evidence.tree(signed))
+
+
+@pytest.mark.usefixtures("small_tiles")
 def test_a_changed_kept_leaf_is_refused(ledger: ConsentLedger) -> None:
     record(ledger, 5)
     signed = ledger.checkpoint()

@@ -36,7 +36,15 @@ import orjson
 from .checkpoint import Checkpoint, CheckpointError, VerifierKey, open_note, sign
 from .exceptions import ConsentLedgerError
 from .log import BEFORE_ALL
-from .merkle import HASH_SIZE, TILE, ProvingTree, TiledTree, TreeBuilder, leaf_hash
+from .merkle import (
+    HASH_SIZE,
+    TILE,
+    ProvingTree,
+    TiledTree,
+    TreeBuilder,
+    leaf_hash,
+    verify_inclusion,
+)
 from .merkle import root as merkle_root
 from .persistence import select_stored_between
 from .stores import SQLiteStore
@@ -458,7 +466,19 @@ class TamperEvidence:
             start = rows[-1][0] + 1
 
     def _leaf_hashes(self, start: int, count: int) -> list[bytes]:
-        return [bytes(digest) for _, digest in self.kept_leaves(start, count)]
+        """Kept leaves ``start`` to ``start + count - 1``, all of them, or IntegrityError."""
+        rows = self.database.query(
+            f"SELECT leaf_hash FROM {self.leaves} "
+            "WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+            (start, start + count),
+        )
+        if len(rows) != count:
+            msg = (
+                f"kept leaves {start} to {start + count - 1} are incomplete: "
+                "run consent-ledger verify --thorough"
+            )
+            raise IntegrityError(msg)
+        return [bytes(digest) for (digest,) in rows]
 
     def kept_leaves(self, start: int, count: int) -> list[tuple[int, bytes]]:
         """Up to ``count`` kept leaves from leaf ``start`` on, as (position, leaf hash)."""
@@ -512,8 +532,9 @@ class TamperEvidence:
         """Audit paths from each stored event to ``checkpoint``'s root (``tree`` is its tree).
 
         Raises:
-            IntegrityError: an event is not covered by the checkpoint, or differs from
-                the event that was checkpointed.
+            IntegrityError: an event is not covered by the checkpoint, differs from the
+                event that was checkpointed, or the kept leaves do not prove it (every
+                proof is verified before it is given).
         """
         index_of = self._leaf_indexes([row[0] for row in rows])
         proven = []
@@ -526,7 +547,16 @@ class TamperEvidence:
             if leaf_hash(record) != tree.leaf(index):
                 msg = f"position {row[0]} differs from the event that was checkpointed"
                 raise IntegrityError(msg)
-            proven.append(ProvenEvent(index, record, tree.inclusion_proof(index)))
+            path = tree.inclusion_proof(index)
+            if not verify_inclusion(
+                leaf_hash(record), index, checkpoint.size, path, checkpoint.checkpoint.root
+            ):  # never hand out a proof that does not verify
+                msg = (
+                    f"the kept leaves do not prove position {row[0]} under checkpoint "
+                    f"{checkpoint.size}: run consent-ledger verify --thorough"
+                )
+                raise IntegrityError(msg)
+            proven.append(ProvenEvent(index, record, path))
         return proven
 
     def _leaf_indexes(self, positions: list[int]) -> dict[int, int]:
