@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 import click
 
@@ -51,3 +52,15 @@ def written(path: Path | str) -> Iterator[BinaryIO]:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def written_text(path: Path | str) -> Iterator[TextIO]:
+    """:func:`written`, as UTF-8 text (newlines written as given: csv writes its own)."""
+    with written(path) as out:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        try:
+            yield text
+            text.flush()
+        finally:
+            text.detach()  # the binary handle is written's to close

@@ -6,10 +6,12 @@ import csv
 import io
 import sys
 from itertools import repeat
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 import orjson
+from consent_ledger.cli._files import written_text
 from consent_ledger.cli._options import (
     TIME,
     F,
@@ -32,7 +34,6 @@ from consent_ledger.taxonomy import TemplateCategory
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
-    from pathlib import Path
 
     from consent_ledger import ConsentLedger
     from consent_ledger.eligibility import Decision, RecipientPage
@@ -347,9 +348,11 @@ def _rewound(source: TextIO, first: str) -> TextIO:
 @format_option("csv", "jsonl")
 @click.option(
     "--output",
-    type=click.File("w", encoding="utf-8", lazy=True),
+    "-o",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     default="-",
-    help="Where to write (default stdout).",
+    show_default=True,
+    help="Where to write ('-': stdout); a file holds personal data: mode 0600, written whole.",
 )
 def audience(  # noqa: PLR0913 (one parameter per option)
     *,
@@ -363,7 +366,7 @@ def audience(  # noqa: PLR0913 (one parameter per option)
     template_category: str | None,
     policy: str | None,
     output_format: str,
-    output: TextIO,
+    output: Path,
 ) -> None:
     """Stream everyone a message of a category may be sent to now, identifiers opened.
 
@@ -389,9 +392,10 @@ def audience(  # noqa: PLR0913 (one parameter per option)
         template_category=template_category,
         policy=policy,
     )
-    write_recipients(
-        recipients, output, output_format, channel=channel, category=category, sender=sender
-    )
+    with written_text(output) as out:
+        write_recipients(
+            recipients, out, output_format, channel=channel, category=category, sender=sender
+        )
 
 
 def write_recipients(  # noqa: PLR0913 (the rows carry the request's facts)

@@ -203,6 +203,18 @@ class TestAudience:
         ]
         assert stopped.splitlines()[1:] == []
 
+    def test_a_file_of_recipients_is_readable_by_its_owner_only(
+        self, db: str, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        """Recipients' identifiers are opened: the file is personal data, as exports are."""
+        out = tmp_path / "updates.csv"
+
+        ok(runner, "audience", "--db", db, "-c", "order-updates", "-o", str(out))
+
+        assert out.stat().st_mode & 0o777 == 0o600
+        assert "+447700900123" in out.read_text()
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
     def test_needs_a_category(self, db: str, runner: CliRunner) -> None:
         assert "--category" in fails(runner, "audience", "--db", db, code=2).stderr
 
