@@ -127,6 +127,37 @@ def test_start_after_stop_restores_the_latest_whatsapp_opt_in(ledger: ConsentLed
     assert set(last.granted) == {"offers", "order-updates"}
 
 
+def test_start_restores_no_more_than_the_opt_in_granted(ledger: ConsentLedger) -> None:
+    """A time-limited grant comes back time-limited, on its own basis and jurisdiction."""
+    expires = datetime(2027, 6, 30, tzinfo=UTC)
+    ledger.opt_in(
+        OptIn(
+            business_id=BUSINESS,
+            identifier=BRUNO,
+            categories=("offers",),
+            notice="whatsapp-optin@1",
+            method="web-form",
+            expires_at=expires,
+            jurisdiction="US-CA",
+            occurred_at=datetime(2026, 10, 1, 9, tzinfo=UTC),
+        )
+    )
+
+    ledger.ingest_whatsapp(payload("text_stop_then_start.json"), business_id=BUSINESS)
+
+    first, *_, last = [e for e in history(ledger, BRUNO).entries if e.event_type == "OptedIn"]
+    assert last.version > first.version
+    assert (last.expires_at, last.jurisdiction, last.legal_basis) == (
+        expires,
+        "US-CA",
+        first.legal_basis,
+    )
+    assert last.evidence is not None
+    assert last.evidence.text is not None
+    assert last.evidence.text.startswith(f"restores the opt-in #{first.version}; replied 'start'")
+    assert "classified by keyword rules sha256:" in last.evidence.text
+
+
 def test_start_from_someone_never_opted_in_grants_nothing(ledger: ConsentLedger) -> None:
     body = payload("text_stop_then_start.json")
     value = body["entry"][0]["changes"][0]["value"]
@@ -147,6 +178,7 @@ def test_help_and_a_longer_message_change_nothing(ada: ConsentLedger) -> None:
 
     assert [o.action for o in helped.outcomes] == ["noted"]
     assert [o.action for o in longer.outcomes] == ["for-review"]
+    assert (helped.accepted, helped.changes) == (1, 0)  # kept as a signal: consent unchanged
     assert signals(ada) == ["SignalReceived"]  # kept in the log, the message as evidence
     assert signals(ada, DAN) == ["SignalReceived"]  # the HELP came from another person
     assert whatsapp_state(ada) is State.GRANTED
@@ -360,6 +392,22 @@ def test_a_payload_naming_number_and_bsuid_links_them_to_one_person(
     assert not decision.allowed
     assert decision.reason == "withdrawn"
     view.database.close()
+
+
+def test_a_redelivered_item_links_what_a_crash_left_unlinked(ledger: ConsentLedger) -> None:
+    """The item was recorded, then the process died before linking: its redelivery links."""
+    opt_in(ledger, DAN)
+    body = payload("bsuid.json")
+    ledger.link_identifiers = lambda *_, **__: []  # type: ignore[method-assign]  # the crash
+    first = ledger.ingest_whatsapp(body, business_id=BUSINESS)
+    del ledger.link_identifiers  # the process started again
+
+    again = ledger.ingest_whatsapp(body, business_id=BUSINESS)
+
+    assert first.outcomes[0].action == "opted-out"  # recorded; nothing linked
+    assert again.outcomes[0].action == "duplicate"
+    assert "now also found by wa, bsuid" in again.outcomes[0].detail
+    assert ledger.find_subject(DAN_BSUID, business_id=BUSINESS) is not None
 
 
 def test_identifiers_of_two_people_are_not_merged(ledger: ConsentLedger) -> None:

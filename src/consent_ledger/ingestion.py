@@ -63,8 +63,8 @@ class Outcome:
 
     @property
     def changed_consent(self) -> bool:
-        """Whether an event was recorded."""
-        return self.recorded is not None
+        """Whether consent changed: an event was recorded, and it is not a noted signal."""
+        return self.recorded is not None and self.recorded.event_type != "SignalReceived"
 
 
 @dataclass
@@ -87,7 +87,7 @@ class IngestReport:
 
     @property
     def changes(self) -> int:
-        """Events recorded."""
+        """Items that changed consent (a noted signal is kept as evidence, not counted)."""
         return sum(1 for outcome in self.outcomes if outcome.changed_consent)
 
     def summary(self) -> str:
@@ -168,10 +168,14 @@ def _located(where: str, problem: Problem) -> str:
 
 
 def _take(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
-    """What the signal does; then the person's identifiers it names are linked."""
+    """What the signal does; then the person's identifiers it names are linked.
+
+    Linking is its own transaction, idempotent: a redelivered item links what a crash
+    between the two may have left unlinked.
+    """
     outcome = _act(ledger, signal, business_id)
     user = _user_of(signal)
-    if user is None or outcome.action == "duplicate" or len(user.identifiers()) < 2:  # noqa: PLR2004
+    if user is None or len(user.identifiers()) < 2:  # noqa: PLR2004
         return outcome
     try:
         linked = ledger.link_identifiers(
@@ -268,6 +272,7 @@ def _inbound(ledger: ConsentLedger, signal: InboundMessage, business_id: str) ->
         detail = f"a {signal.message_type} message, not a keyword"
         return _record_signal(ledger, signal, business_id, "message", detail, evidence=False)
     said = f"replied {keyword.word!r}" + (f" ({keyword.language})" if keyword.language else "")
+    rules = f"classified by keyword rules {keyword.version}"  # which list decided, for audits
     if keyword.kind is KeywordKind.OPT_OUT:
         command: OptIn | OptOut = OptOut(
             business_id=business_id,
@@ -277,31 +282,35 @@ def _inbound(ledger: ConsentLedger, signal: InboundMessage, business_id: str) ->
             sender=signal.sender.phone_number_id if keyword.scope is Scope.SENDER else None,
             method=Method.WHATSAPP_THREAD,
             occurred_at=signal.occurred_at,
-            evidence=_evidence(signal.evidence),
+            evidence=_evidence(signal.evidence, note=rules),
             reason=said,
         )
         return _record(ledger, signal, command, "opted-out", said)
     if keyword.kind is KeywordKind.OPT_IN:
-        regrant = _regrant(ledger, signal, business_id, said)
+        regrant = _regrant(ledger, signal, business_id, f"{said}; {rules}")
         if regrant is None:
             detail = f"{said}: no earlier WhatsApp opt-in to restore"
             return _record_signal(
-                ledger, signal, business_id, "opt-in-keyword", detail, action="refused"
+                ledger, signal, business_id, "opt-in-keyword", detail, action="refused", note=rules
             )
         return _record(ledger, signal, regrant, "re-granted", said)
     if keyword.kind is KeywordKind.HELP:
         detail = f"{said}: asked for help, nothing changes"
-        return _record_signal(ledger, signal, business_id, "help", detail)
+        return _record_signal(ledger, signal, business_id, "help", detail, note=rules)
     detail = f"{said} inside a longer message"
     return _record_signal(
-        ledger, signal, business_id, "possible-opt-out", detail, action="for-review"
+        ledger, signal, business_id, "possible-opt-out", detail, action="for-review", note=rules
     )
 
 
 def _regrant(
     ledger: ConsentLedger, signal: InboundMessage, business_id: str, said: str
 ) -> OptIn | None:
-    """The opt-in that restores the person's latest WhatsApp grant, if it is still valid."""
+    """The opt-in that restores the person's latest WhatsApp grant, if it is still valid.
+
+    It grants what that opt-in granted, under its notice, for its sender, until its expiry,
+    on its legal basis and in its jurisdiction: START brings back that consent, no more.
+    """
     identifier = _identifier(ledger, signal.user, business_id)
     if ledger.find_subject(identifier, business_id=business_id) is None:
         return None
@@ -314,7 +323,7 @@ def _regrant(
     if not grants:
         return None
     latest = grants[-1]
-    if latest.expires_at is not None and latest.expires_at <= datetime.now(UTC):
+    if latest.expires_at is not None and latest.expires_at <= _when(signal):
         return None
     assert latest.notice is not None  # noqa: S101 (filtered above)
     return OptIn(
@@ -324,9 +333,12 @@ def _regrant(
         categories=latest.granted,
         notice=str(latest.notice),
         sender=latest.sender,
+        expires_at=latest.expires_at,
+        jurisdiction=latest.jurisdiction,
+        **({"legal_basis": latest.legal_basis} if latest.legal_basis else {}),
         method=Method.WHATSAPP_THREAD,
         occurred_at=signal.occurred_at,
-        evidence=_evidence(signal.evidence, note=f"{said}: restores the opt-in #{latest.version}"),
+        evidence=_evidence(signal.evidence, note=f"restores the opt-in #{latest.version}; {said}"),
     )
 
 
@@ -376,6 +388,7 @@ def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
     *,
     action: str = "noted",
     evidence: bool = True,
+    note: str | None = None,
 ) -> Outcome:
     """Keep in the person's record what the platform reported: evidence, not consent."""
     user = signal.user if isinstance(signal, InboundMessage) else signal.recipient
@@ -389,7 +402,7 @@ def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
         method=Method.WHATSAPP_THREAD if isinstance(signal, InboundMessage) else Method.PLATFORM,
         actor="subject" if isinstance(signal, InboundMessage) else PLATFORM_ACTOR,
         occurred_at=signal.occurred_at,
-        evidence=_evidence(signal.evidence) if evidence else None,
+        evidence=_evidence(signal.evidence, note=note) if evidence else None,
     )
     return _record(ledger, signal, command, action, detail)
 
@@ -406,8 +419,8 @@ def _identifier(ledger: ConsentLedger, user: WhatsAppUser, business_id: str) -> 
     The first of the payload's identifiers (number, wa_id, BSUIDs) under which the
     business has a record; else the number a wa_id spells (most are the number in
     international form), if the business knows it; else the payload's first identifier,
-    under which a new record starts. Linking a person's identifiers to one subject is
-    not built yet.
+    under which a new record starts (the item's other identifiers are linked to it
+    afterwards).
     """
     candidates = list(user.identifiers())
     if user.phone is None and user.wa_id is not None and user.wa_id.isdigit():
