@@ -14,7 +14,7 @@ from uuid import UUID
 
 from consent_ledger.projections.views import View, parse_timestamp
 
-from consent_ledger.domain import Business, ConsentRecord, Notice
+from consent_ledger.domain import Business, ConsentRecord, Notice, Template
 from consent_ledger.values import utc_text
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ class AuditLogView(View):
     """Every event, one row each, indexed for time-range and category queries."""
 
     name = "audit-log"
-    schema_version = 2
+    schema_version = 3  # 3: template events name their business
 
     def __init__(self, database: Any) -> None:
         """Attach to ``database``; see :class:`~projections.views.View`."""
@@ -275,7 +275,7 @@ class _Stream:
 def _first_named(event: Any) -> _Stream:
     """What a stream's first event says of the stream: its business, its notice."""
     match event:
-        case ConsentRecord.SubjectRegistered() | Business.Registered():
+        case ConsentRecord.SubjectRegistered() | Business.Registered() | Template.Registered():
             return _Stream(event.business_id, None)
         case Notice.Registered():
             return _Stream(event.business_id, event.notice_id)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from consent_ledger.projections import AuditLogView, AuditQuery, catch_up, open_view_database
 
 from consent_ledger import ConsentLedger, OptIn, TemplateCategory
 from consent_ledger.exceptions import InvalidInputError
@@ -118,3 +119,20 @@ def test_a_template_and_a_template_category_together_are_an_error(
             template=TEMPLATE,
             template_category="UTILITY",
         )
+
+
+def test_an_audit_of_the_business_includes_its_template_changes(
+    utility_until_webhook: ConsentLedger,
+) -> None:
+    """Exports and audits filtered by business select through the audit log."""
+    ledger = utility_until_webhook
+    ledger.ingest_whatsapp(completed_update(), business_id=BUSINESS)
+    assert ledger.store is not None
+    database = open_view_database(ledger.store)
+    view = AuditLogView(database)
+    catch_up(ledger.event_log, view)
+
+    rows = view.query(AuditQuery(business_id=BUSINESS, stream_types=("Template",)))
+
+    assert [row.event_type for row in rows] == ["Registered", "CategoryChanged", "CategoryChanged"]
+    database.close()
