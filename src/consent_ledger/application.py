@@ -579,19 +579,15 @@ class ConsentLedger(Application[UUID]):
             [subject_id] = people
             record = self._get_record(subject_id)
             data_key = self._data_key(subject_id)
+            seal = _sealer(record, data_key)
             for identifier, _ in missing:
-                version = record.version + 1
                 record.link_identifier(
                     identifier.kind,
-                    data_key.seal(identifier.value, version=version, purpose="identifier"),
-                    provenance=provenance,
-                    evidence=None
-                    if evidence is None
-                    else data_key.seal(
-                        evidence.model_dump(mode="json", exclude_none=True),
-                        version=version,
-                        purpose="evidence",
+                    data_key.seal(
+                        identifier.value, version=record.version + 1, purpose="identifier"
                     ),
+                    provenance=provenance,
+                    evidence=seal(evidence, "evidence"),
                 )
             try:
                 self.save(record, links=[(lookup, subject_id) for _, lookup in missing])
@@ -782,21 +778,7 @@ class ConsentLedger(Application[UUID]):
             if signal is not None and attempt and self.ledger_recorder.is_ingested(signal):
                 return None  # the race was lost to another writer of the same signal
             record, new_subject = self._load_or_start(command.business_id, command.identifier)
-            data_key = self._data_key(record.id)
-
-            def seal(
-                value: Any, purpose: str, record: ConsentRecord = record, key: DataKey = data_key
-            ) -> Sealed | None:
-                if value is None:
-                    return None
-                plain = (
-                    value.model_dump(mode="json", exclude_none=True)
-                    if isinstance(value, BaseModel)
-                    else value
-                )
-                return key.seal(plain, version=record.version + 1, purpose=purpose)
-
-            change(record, seal)
+            change(record, _sealer(record, self._data_key(record.id)))
             try:
                 self.save(
                     record,
@@ -977,8 +959,16 @@ class ConsentLedger(Application[UUID]):
             and request.template_category in chosen.service_window_exempt
             and self._service_window_open(decision.subject_id, request, known_at)
         ):
+            # The person has no consent to this key (that is why the answer was no-consent):
+            # only the window changes, so the rules run again on nothing, not on a new read.
             opened = request._replace(in_service_window=True)
-            return self._decide(chosen, opened, identifier, source, at=at, known_at=known_at)
+            return decide(
+                chosen,
+                opened,
+                subject_id=decision.subject_id,
+                recipient=identifier,
+                source=NO_CONSENT,
+            )
         return decision
 
     def _service_window_open(
@@ -1232,6 +1222,24 @@ NO_CONSENT = _NoConsent()
 
 
 Change = Callable[[ConsentRecord, "Seal"], None]
+
+
+def _sealer(record: ConsentRecord, key: DataKey) -> Seal:
+    """Seals a value (a pydantic model as its JSON) for the event the record takes next."""
+
+    def seal(value: Any, purpose: str) -> Sealed | None:
+        if value is None:
+            return None
+        plain = (
+            value.model_dump(mode="json", exclude_none=True)
+            if isinstance(value, BaseModel)
+            else value
+        )
+        return key.seal(plain, version=record.version + 1, purpose=purpose)
+
+    return seal
+
+
 """What a command does to a person's record, given a way to seal personal data."""
 
 
