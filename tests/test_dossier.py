@@ -24,6 +24,8 @@ from consent_ledger import (
     ChangeCategories,
     ConsentLedger,
     Evidence,
+    Identifier,
+    Method,
     OptIn,
     OptOut,
     PublishNotice,
@@ -32,11 +34,12 @@ from consent_ledger import (
     SubjectNotFoundError,
 )
 from consent_ledger.checkpoint import open_note, parse_verifier_key
+from consent_ledger.commands import RecordSignal
 from consent_ledger.domain import content_hash
 from consent_ledger.dossier import gather_dossier, render_dossier
 from consent_ledger.merkle import leaf_hash, verify_inclusion
 from consent_ledger.stores import PostgresStore, parse_store
-from consent_ledger.values import utc_text
+from consent_ledger.values import Provenance, utc_text
 
 from .conftest import BUSINESS, BUSINESS_NAME, SMS_TEXT, WHATSAPP_TEXT
 
@@ -533,3 +536,31 @@ def test_the_header_names_the_business_the_ledger_and_the_subject(ledger: Consen
     assert BUSINESS_NAME in header.text
     assert ledger.event_log.ledger_id in header.text
     assert page.by_class("subject-id")[0].text == str(found.subject_id)
+
+
+def test_linked_identifiers_and_platform_signals_appear_in_the_timeline(
+    ledger: ConsentLedger,
+) -> None:
+    ada_story(ledger)
+    ledger.link_identifiers(
+        BUSINESS,
+        [Identifier.parse(ADA), Identifier.parse("wa:447700900123")],
+        provenance=Provenance(
+            method=Method.PLATFORM, actor="whatsapp", occurred_at=datetime.now(UTC)
+        ),
+    )
+    ledger.record_once(
+        RecordSignal(
+            business_id=BUSINESS,
+            identifier=ADA,
+            signal="help",
+            detail="replied 'help': asked for help, nothing changes",
+        ),
+        signal="wamid.HELP1",
+    )
+
+    _, page = dossier_of(ledger)
+
+    linked, reported = (page.by_id(f"event-{n}").text for n in (5, 6))
+    assert "wa:447700900123 (linked: now also found by it)" in linked
+    assert "replied 'help': asked for help, nothing changes" in reported

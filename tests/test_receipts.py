@@ -13,7 +13,9 @@ from consent_ledger import (
     ChangeCategories,
     ConfirmOptIn,
     ConsentLedger,
+    Identifier,
     InvalidInputError,
+    Method,
     OptIn,
     OptOut,
     PublishNotice,
@@ -21,6 +23,7 @@ from consent_ledger import (
     SubjectNotFoundError,
 )
 from consent_ledger.receipts import receipt, receipts
+from consent_ledger.values import Provenance
 
 from .conftest import BUSINESS, BUSINESS_NAME
 
@@ -423,6 +426,22 @@ class TestPrincipal:
 
         assert data["piiPrincipalId"] == "email:ada@example.com"
         assert data["services"][0]["service"] == f"E-mail messages from {BUSINESS_NAME}"
+
+    def test_a_person_found_by_a_linked_identifier_is_named_as_registered(
+        self, ledger: ConsentLedger
+    ) -> None:
+        ledger.opt_in(opt_in())
+        ledger.link_identifiers(
+            BUSINESS,
+            [Identifier.parse(ADA), Identifier.parse("wa:447700900123")],
+            provenance=Provenance(
+                method=Method.PLATFORM, actor="whatsapp", occurred_at=datetime.now(UTC)
+            ),
+        )
+
+        [data] = receipts(ledger, "wa:447700900123", business_id=BUSINESS, reveal=True)
+
+        assert data["piiPrincipalId"] == ADA
 
 
 class TestDoubleOptIn:

@@ -894,12 +894,17 @@ class ConsentLedger(Application[UUID]):
                 return None
             return data_key.open(sealed, version=version, purpose=purpose)
 
-        entries = [history_entry(event, unseal) for event in self.events.get(subject_id)]
+        events = list(self.events.get(subject_id))
+        entries = [history_entry(event, unseal) for event in events]
+        registered = events[0] if events else None
         return SubjectHistory(
             subject_id=subject_id,
             business_id=business_id,
             identifier=entries[0].identifier if entries else None,
             entries=entries,
+            identifier_kind=str(registered.identifier_kind)
+            if isinstance(registered, ConsentRecord.SubjectRegistered)
+            else None,
         )
 
     def check(  # noqa: PLR0913 (a send has this many facts)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, NewType
 
 from .domain import content_hash
 from .exceptions import NoticeNotFoundError
+from .identifiers import address
 from .merkle import leaf_hash
 from .status import EVERY
 from .values import utc_text
@@ -556,6 +557,7 @@ def _event_fields(
         ("Legal basis", esc(entry.legal_basis) if entry.legal_basis else None),
         ("Jurisdiction", esc(entry.jurisdiction) if entry.jurisdiction else None),
         ("Reason", _reason(entry, erased=erased)),
+        ("Reported", esc(entry.signal) if entry.signal else None),
         ("Evidence", _evidence(entry)),
         ("Proof", _proof_link(proof)),
     ]
@@ -583,10 +585,13 @@ def _reason(entry: HistoryEntry, *, erased: bool) -> Html | None:
 
 
 def _identifier(entry: HistoryEntry) -> Html | None:
-    if entry.event_type != "SubjectRegistered":
+    """The identifier a record was opened under, or one linked to it later (with its kind)."""
+    if entry.event_type not in ("SubjectRegistered", "IdentifierLinked"):
         return None
     if entry.identifier is None:
         return el("strong", esc("erased"), class_="erased")
+    if entry.linked:
+        return esc(f"{address(entry.linked, entry.identifier)} (linked: now also found by it)")
     return esc(entry.identifier)
 
 

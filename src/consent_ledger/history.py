@@ -77,6 +77,8 @@ class SubjectHistory:
     business_id: str
     identifier: str | None
     entries: list[HistoryEntry]
+    identifier_kind: str | None = None
+    """The kind of ``identifier``: the one the record was registered by (phone, wa, ...)."""
 
 
 def history_entry(event: Any, unseal: Unseal) -> HistoryEntry:

@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import InvalidInputError
-from .identifiers import Identifier
+from .identifiers import Identifier, address
 from .status import EVERY
 from .taxonomy import CATEGORIES, Channel, LegalBasis, TemplateCategory
 from .values import utc_text
@@ -203,8 +203,8 @@ class _Record:
         person = identifier if isinstance(identifier, Identifier) else Identifier.parse(identifier)
         history = ledger.get_history(person, business_id=business_id)
         revealed = None  # also when the person's data key is gone (erased)
-        if reveal and history.identifier is not None:
-            revealed = str(Identifier(person.kind, history.identifier))  # kind as the lookup's
+        if reveal and history.identifier is not None and history.identifier_kind is not None:
+            revealed = address(history.identifier_kind, history.identifier)  # as registered
         versions: dict[tuple[str, int], NoticeVersion] = {}
 
         def notice(ref: NoticeRef) -> NoticeVersion:
