@@ -248,3 +248,32 @@ def raw(ledger_at: tuple[ConsentLedger, str, Path | None]) -> Iterator[RawStore]
     store = RawStore(ledger_at[1])
     yield store
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("consistency", "problem"),
+    [
+        (["no object"], "the bundle header has no valid 'consistency' (each proof is an object)"),
+        (
+            [{"size": "KEPT", "proof": ["zz"]}],
+            "the consistency proof from checkpoint KEPT is not hex",
+        ),
+    ],
+)
+def test_a_malformed_consistency_proof_is_a_problem_not_a_crash(
+    ledger: ConsentLedger, consistency: object, problem: str
+) -> None:
+    record(ledger, 1)
+    kept = ledger.checkpoint()
+    record(ledger, 1, start=1)
+    lines = bundle_of(ledger, person_positions(ledger, "+44 7700 900001"))
+    header = orjson.loads(lines[0])
+    header["consistency"] = orjson.loads(
+        orjson.dumps(consistency).replace(b'"KEPT"', b"%d" % kept.size)
+    )
+    lines[0] = orjson.dumps(header) + b"\n"
+
+    result = check(lines, ledger, [kept.note])
+
+    assert not result.ok
+    assert result.problem == problem.replace("KEPT", str(kept.size))

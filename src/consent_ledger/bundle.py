@@ -253,6 +253,9 @@ def _header(line: bytes) -> dict[str, Any]:
         if not isinstance(header.get(key), kind):
             msg = f"the bundle header has no valid {key!r}"
             raise BundleError(msg)
+    if not all(isinstance(entry, dict) for entry in header["consistency"]):
+        msg = "the bundle header has no valid 'consistency' (each proof is an object)"
+        raise BundleError(msg)
     return header
 
 
@@ -290,23 +293,25 @@ class _Events:
         if problem is not None:
             self._fail(problem, None)
 
-    def _event(self, line: bytes) -> str | None:
+    def _event(self, line: bytes) -> str | None:  # noqa: PLR0911 (one message per check)
         """Check one event line; return what is wrong with it, if anything."""
         parsed = _parse(line)
         if isinstance(parsed, str):
             return parsed
         index, listed, path, record = parsed
         position = self.position = _position(record)
+        if position is None:
+            return "the event's record names no position in the log"
         if leaf_hash(record) != listed:
             return f"the event at position {position} does not match its leaf hash"
-        if position is None or (self.last_position is not None and position <= self.last_position):
+        if self.last_position is not None and position <= self.last_position:
             return f"the event at position {position} is out of log order"
         self.last_position = position
         if self.result.complete:
             return self._add(index, listed)
-        if not verify_inclusion(listed, index, self.head.size, path, self.head.root):
-            return f"the event at position {position} is not in the signed tree (leaf {index})"
-        return None
+        if verify_inclusion(listed, index, self.head.size, path, self.head.root):
+            return None
+        return f"the event at position {position} is not in the signed tree (leaf {index})"
 
     def _add(self, index: int, digest: bytes) -> str | None:
         if index != self.tree.size:
@@ -340,7 +345,10 @@ class _Events:
                 size = checkpoint.size
                 return f"the bundle carries no consistency proof from your checkpoint {size}"
             else:
-                proof = [bytes.fromhex(p) for p in entry.get("proof", ())]
+                try:
+                    proof = [bytes.fromhex(p) for p in entry.get("proof", ())]
+                except (TypeError, ValueError):
+                    return f"the consistency proof from checkpoint {checkpoint.size} is not hex"
                 consistent = verify_consistency(
                     checkpoint.size, self.head.size, checkpoint.root, self.head.root, proof
                 )
