@@ -423,8 +423,7 @@ class TamperEvidence:
         rows = cursor.execute(f"SELECT COALESCE(MAX(tile_index) + 1, 0) FROM {self.tiles}")
         tiles = _Tiles(int(rows[0][0]))
         for start in range(tiles.next_index * TILE, size, PAGE):
-            count = min(PAGE, size - start)
-            self._keep_tiles(cursor, tiles.add([d for _, d in self.kept_leaves(start, count)]))
+            self._keep_tiles(cursor, tiles.add(self._leaf_hashes(start, min(PAGE, size - start))))
         return tiles
 
     def _keep_tiles(self, cursor: Cursor, completed: list[tuple[int, bytes]]) -> None:
