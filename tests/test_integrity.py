@@ -319,6 +319,7 @@ def test_an_altered_leaf_index_alone_is_reported(
     assert not verification.ok
     assert verification.position == position
     assert "leaf index was altered" in (verification.problem or "")
+    assert f"position {position} has another hash in the leaf index" in (verification.problem or "")
 
 
 def test_a_changed_event_with_its_leaf_rewritten_still_fails(

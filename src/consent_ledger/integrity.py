@@ -383,8 +383,9 @@ class TamperEvidence:
             tree = None
         if tree is None or last.size != size or tree.root() != last.checkpoint.root:
             msg = (
-                f"the kept state of checkpoint {size} does not match its signed root: "
-                "nothing signed; run consent-ledger verify"
+                f"the kept state of checkpoint {size} (the tree frontier stored with it) does "
+                "not hash to its signed root: nothing signed; the checkpoints table was altered "
+                "(verify checks the log itself)"
             )
             raise IntegrityError(msg)
         return tree
@@ -663,10 +664,10 @@ class _Replay:
             failed = self._ended_early()
         if failed is not None:
             return self._failed(failed)
-        if self.first_difference is not None:
+        if self.first_difference is not None:  # the log is as signed: the index is not
             position, what = self.first_difference
             problem = (
-                f"position {position} {what} in the leaf index, though the log matches "
+                f"position {position} {_AS_THE_INDEX_HAS_IT[what]}, though the log matches "
                 "every checkpoint: the leaf index was altered"
             )
             return self._result(problem, position)
@@ -752,6 +753,14 @@ class _Replay:
     def _result(self, problem: str | None, position: int | None) -> Verification:
         events = self.tree.size  # read so far: all of them, unless a check failed
         return Verification(events, self.checkpoints, self.covered, problem, position)
+
+
+_AS_THE_INDEX_HAS_IT = {  # a first difference, said of the leaf index when the log is intact
+    "is missing": "has no entry in the leaf index",
+    "was not in the log when it was checkpointed": "has no entry in the leaf index",
+    "was deleted from the log": "is in the leaf index but not in the log",
+    "differs from the event that was checkpointed": "has another hash in the leaf index",
+}
 
 
 class _Tiles:
