@@ -7,10 +7,10 @@ import dataclasses
 import heapq
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
-from consent_ledger.cli._files import written
+from consent_ledger.cli._files import written, written_text
 from consent_ledger.cli._options import (
     business_option,
     format_option,
@@ -24,7 +24,6 @@ from consent_ledger.cli.audit import audit_json, event_filters
 from consent_ledger.projections import AuditLogView, AuditQuery
 from consent_ledger.projections.audit_log import COLUMNS
 
-from consent_ledger.bundle import write_bundle
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.export import stored_events, write_jsonl
 
@@ -108,7 +107,7 @@ def export(  # noqa: PLR0913 (one parameter per option)
         _write_bundle(ledger, view, query, bundle_path)
     elif output_format == "csv":
         view = view or caught_up(ledger.event_log, view_db, db, AuditLogView)
-        with written(output) as out:
+        with written_text(output) as out:
             _write_csv(ledger, view.query(query), out, reveal=reveal)
     else:
         positions = list(view.matching_positions(query)) if view is not None else None
@@ -148,6 +147,8 @@ def _write_bundle(
         positions = list(dict.fromkeys(heapq.merge(chosen, notices)))
     total = len(positions) if positions is not None else ledger.event_log.head()
     with written(path) as out, _progress(total, "bundling") as advance:
+        from consent_ledger.bundle import write_bundle  # noqa: PLC0415 (only --bundle)
+
         signed, count = write_bundle(ledger, out.write, positions, progress=advance, workers=None)
     click.echo(
         f"{path}: {count:,} events under checkpoint {signed.size:,} "
@@ -156,12 +157,10 @@ def _write_bundle(
     )
 
 
-def _write_csv(ledger: ConsentLedger, rows: Iterator[Any], out: BinaryIO, *, reveal: bool) -> None:
+def _write_csv(ledger: ConsentLedger, rows: Iterator[Any], out: TextIO, *, reveal: bool) -> None:
     import csv  # noqa: PLC0415
-    import io  # noqa: PLC0415
 
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    writer = csv.writer(text)
+    writer = csv.writer(out)
     writer.writerow([*COLUMNS, "identifier"] if reveal else COLUMNS)
     open_identifier = _revealer(ledger) if reveal else None
     for row in rows:
@@ -172,7 +171,6 @@ def _write_csv(ledger: ConsentLedger, rows: Iterator[Any], out: BinaryIO, *, rev
         if open_identifier is not None:
             values.append(open_identifier(str(row.subject_id)) if row.subject_id else None)
         writer.writerow(values)
-    text.detach()
 
 
 def _revealer(ledger: ConsentLedger) -> Callable[[str], str | None]:
