@@ -38,7 +38,7 @@ from consent_ledger.merkle import (
     verify_inclusion,
 )
 from consent_ledger.persistence import select_stored_between
-from consent_ledger.stores import PostgresStore, parse_store
+from consent_ledger.stores import PostgresStore, SQLiteStore, parse_store
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
 
@@ -772,3 +772,19 @@ def count_calls(monkeypatch: pytest.MonkeyPatch, owner: type, name: str) -> Call
 
     monkeypatch.setattr(owner, name, counted)
     return lambda: calls[0]
+
+
+def test_pages_taken_whole_sign_the_root_of_every_leaf(
+    ledger: ConsentLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 4 events join the checkpoint's tree as perfect subtrees, hashed once."""
+    monkeypatch.setattr(integrity, "PARALLEL_PAGE", 4)
+    subtrees = count_calls(monkeypatch, TreeBuilder, "append_subtree")
+    record(ledger, 6)
+
+    signed = ledger.checkpoint()
+
+    leaves = [digest for _, digest in ledger.tamper_evidence.stored_leaves()]
+    assert signed.checkpoint.root == root(leaves)
+    if isinstance(ledger.event_log.store, SQLiteStore):  # PostgreSQL's pages are hashed as read
+        assert subtrees() > 0

@@ -400,9 +400,12 @@ class TamperEvidence:
         """
         tiles = self._untiled(cursor, tree.size)
         with leaf_pages(self.log, after, workers=workers) as pages:
-            for positions, digests, _ in pages:
+            for positions, digests, root in pages:
                 first = tree.size
-                tree.extend(digests)
+                if root is not None and first % len(digests) == 0:
+                    tree.append_subtree(root, len(digests))  # hashed once, where it was read
+                else:
+                    tree.extend(digests)
                 cursor.execute_many(
                     f"INSERT INTO {self.leaves} (leaf_index, position, leaf_hash) VALUES (?, ?, ?)",
                     [
