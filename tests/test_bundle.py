@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from consent_ledger.bundle import BundleVerification, verify_bundle, write_bundle
 from consent_ledger.checkpoint import VerifierKey, sign
+from consent_ledger.integrity import IntegrityError
 from consent_ledger.merkle import leaf_hash
 
 from .conftest import BUSINESS
@@ -277,3 +278,13 @@ def test_a_malformed_consistency_proof_is_a_problem_not_a_crash(
 
     assert not result.ok
     assert result.problem == problem.replace("KEPT", str(kept.size))
+
+
+def test_no_complete_bundle_is_written_from_a_log_changed_since_it_was_signed(
+    ledger: ConsentLedger, raw: RawStore
+) -> None:
+    _, position, _ = tampered(ledger, raw)
+    raw.set_state(position, flip_a_byte(bytes(raw.row(position)[3])))
+
+    with pytest.raises(IntegrityError, match="the log does not hash to checkpoint"):
+        bundle_of(ledger)

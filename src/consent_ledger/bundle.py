@@ -83,16 +83,30 @@ class BundleWriter:
         self.write(orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE))
 
     def complete(self, rows: Iterable[StoredRow], progress: Callable[[int], None] | None) -> int:
-        """Every covered event, with the kept leaf hashes (the verifier checks them)."""
-        from .integrity import leaf_record  # noqa: PLC0415 (writing only)
+        """Every covered event with its leaf hash, checked against the signed root.
 
-        leaves = self.evidence.stored_leaves(self.checkpoint.size)
-        lines: list[bytes] = []
-        for index, (row, (_, digest)) in enumerate(zip(rows, leaves, strict=False)):
-            lines.append(_line(index, digest, None, leaf_record(row)))
+        Raises:
+            IntegrityError: the events do not hash to the checkpoint's root (the log
+                changed since it was signed): the bundle would not verify.
+        """
+        from .integrity import IntegrityError, leaf_record  # noqa: PLC0415 (writing only)
+
+        tree, lines = TreeBuilder(), []
+        for index, row in enumerate(rows):
+            record = leaf_record(row)
+            digest = leaf_hash(record)
+            tree.append(digest)
+            lines.append(_line(index, digest, None, record))
             if len(lines) == PAGE:
                 self._flush(lines, progress)
         self._flush(lines, progress)
+        head = self.checkpoint.checkpoint
+        if (tree.size, tree.root()) != (head.size, head.root):
+            msg = (
+                f"the log does not hash to checkpoint {head.size}: no bundle written; "
+                "run consent-ledger verify"
+            )
+            raise IntegrityError(msg)
         return self.events
 
     def partial(
