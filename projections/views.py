@@ -35,7 +35,7 @@ class ConcurrentCatchUpError(ViewError):
 
 
 def parse_timestamp(text: str) -> datetime:
-    """A time stored by :func:`timestamp`."""
+    """A time a view stored as text (:func:`consent_ledger.values.utc_text`)."""
     return datetime.fromisoformat(text)
 
 

@@ -31,7 +31,7 @@ from eventsourcing.persistence import IntegrityError, Mapper
 from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
-from .commands import OptIn, OptOut, RecordSignal
+from .commands import OptIn, OptOut, RecordPlatformPreference, RecordSignal
 from .database import PAGE_ROWS, open_view_database
 from .domain import (
     SERVICE_WINDOW,
@@ -108,7 +108,6 @@ if TYPE_CHECKING:
         ConsentCommand,
         Evidence,
         PublishNotice,
-        RecordPlatformPreference,
         RegisterBusiness,
     )
     from .ingestion import IngestReport
@@ -538,8 +537,11 @@ class ConsentLedger(Application[UUID]):
             change = _opting_out(command)
         elif isinstance(command, RecordSignal):
             change = _signalling(command)
-        else:
+        elif isinstance(command, RecordPlatformPreference):
             change = _preferring(command)
+        else:
+            msg = f"record_once takes a consent command, not a {type(command).__name__}"
+            raise TypeError(msg)
         return self._record_consent(command, change, signal=key)
 
     def link_identifiers(

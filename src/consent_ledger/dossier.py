@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, NewType
 
 from .domain import content_hash
 from .exceptions import NoticeNotFoundError
+from .export import event_types
 from .identifiers import address
 from .merkle import leaf_hash
 from .status import EVERY
@@ -179,14 +180,9 @@ def _proofs(
     evidence = ledger.tamper_evidence
     proven = evidence.prove(rows, signed, evidence.tree(signed))
     return [
-        EventProof(row[0], row[2], _event_type(row[3]), each.leaf_index, each.record, each.path)
+        EventProof(row[0], row[2], event_types(row[3])[1], each.leaf_index, each.record, each.path)
         for row, each in zip(rows, proven, strict=True)
     ]
-
-
-def _event_type(topic: str) -> str:
-    """``OptedIn`` of ``consent-ledger:ConsentRecord.OptedIn``."""
-    return topic.rpartition(".")[2]
 
 
 def render_dossier(

@@ -231,7 +231,8 @@ def _act(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
 def _template(ledger: ConsentLedger, signal: TemplateCategoryUpdate, business_id: str) -> Outcome:
     """A completed change of category is in force from then on; an impending one is noted."""
     name, language = signal.template_name, signal.template_language
-    detail = f"template {name} ({language}): {signal.previous_category} -> {signal.new_category}"
+    before_text = signal.previous_category or "no category recorded"
+    detail = f"template {name} ({language}): {before_text} -> {signal.new_category}"
     try:
         category = TemplateCategory(signal.new_category.upper())
         previous = signal.previous_category
