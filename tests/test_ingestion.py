@@ -19,6 +19,7 @@ from consent_ledger import ConsentLedger, OptIn
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.ingestion import ingest_whatsapp_lines
 from consent_ledger.status import State
+from consent_ledger.whatsapp import parse
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
 
@@ -266,6 +267,22 @@ def test_strict_refuses_the_whole_file_and_records_nothing(ada: ConsentLedger) -
         ingest_whatsapp_lines(ada, lines, business_id=BUSINESS, strict=True)
 
     assert len(consent_events(ada)) == events
+
+
+def test_strict_reads_each_body_once(ada: ConsentLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [json.dumps(payload(name)) + "\n" for name in ("text_stop.json", "text_help.json")]
+    parsed: list[object] = []
+
+    def counted(body: object, *args: Any) -> Any:
+        parsed.append(body)
+        return parse(body, *args)
+
+    monkeypatch.setattr("consent_ledger.ingestion.parse", counted)
+
+    report = ingest_whatsapp_lines(ada, lines, business_id=BUSINESS, strict=True)
+
+    assert report.rejected == []
+    assert len(parsed) == len(lines)
 
 
 # Any interleaving of stops, resumes and keywords ends where a reference model says.

@@ -33,6 +33,7 @@ from .whatsapp import (
     DeliveryError,
     InboundMessage,
     MarketingPreference,
+    ParseResult,
     Problem,
     TemplateCategoryUpdate,
     WhatsAppUser,
@@ -123,23 +124,28 @@ def ingest_whatsapp_lines(
     Raises:
         InvalidInputError: ``strict`` and something could not be read.
     """
-    bodies = list(read_payloads(lines)) if strict else read_payloads(lines)
+    batch = _Batch(ledger, business_id, keywords)
+    # Each body parsed once; with strict, all of them before anything is recorded.
+    parsed: Iterable[tuple[str, Problem | ParseResult]] = (
+        (str(position), body if isinstance(body, Problem) else parse(body, keywords))
+        for position, body in read_payloads(lines)
+    )
     if strict:
+        parsed = list(parsed)
         problems = [
-            _located(str(position), problem)
-            for position, body in bodies
-            for problem in ([body] if isinstance(body, Problem) else parse(body).problems)
+            _located(where, problem)
+            for where, result in parsed
+            for problem in ([result] if isinstance(result, Problem) else result.problems)
         ]
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             msg = f"nothing ingested: {problems[0]}{more}"
             raise InvalidInputError(msg)
-    batch = _Batch(ledger, business_id, keywords)
-    for position, body in bodies:
-        if isinstance(body, Problem):
-            batch.report.rejected.append(_located(str(position), body))
+    for where, result in parsed:
+        if isinstance(result, Problem):
+            batch.report.rejected.append(_located(where, result))
         else:
-            batch.take(body, where=str(position))
+            batch.record(result, where=where)
     return batch.report
 
 
@@ -151,7 +157,9 @@ class _Batch:
     report: IngestReport = field(default_factory=IngestReport)
 
     def take(self, body: object, *, where: str) -> None:
-        parsed = parse(body, self.keywords)
+        self.record(parse(body, self.keywords), where=where)
+
+    def record(self, parsed: ParseResult, *, where: str) -> None:
         self.report.rejected.extend(_located(where, problem) for problem in parsed.problems)
         for signal in parsed.signals:
             outcome = _take(self.ledger, signal, self.business_id)
