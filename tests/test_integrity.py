@@ -629,6 +629,7 @@ def test_a_log_rewritten_and_signed_again_fails_against_a_kept_checkpoint(
     verification = ledger.verify(since=[kept.note])
     assert not verification.ok
     assert f"checkpoint {kept.size}" in (verification.problem or "")
+    assert f"does not match your kept checkpoint {kept.size}" in (verification.problem or "")
 
 
 def test_a_kept_checkpoint_the_log_extends_verifies(ledger: ConsentLedger) -> None:

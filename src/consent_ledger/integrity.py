@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import hashlib
 import itertools
 import os
@@ -614,10 +615,14 @@ class TamperEvidence:
                 return Verification(0, len(own), 0, problem)
             heads.append(head)
         covered = own[-1].size if own else 0
+        outside = frozenset(heads[len(own) :]) - frozenset(heads[: len(own)])  # the auditor's
         heads.sort(key=lambda head: head.size)
-        result = self._replay(heads, covered, len(own), progress, workers, compare=thorough)
+        replay = functools.partial(
+            self._replay, heads, covered, len(own), workers=workers, outside=outside
+        )
+        result = replay(progress, compare=thorough)
         if not result.ok and not thorough:  # where did it change? ask the kept leaves
-            result = self._replay(heads, covered, len(own), None, workers, compare=True)
+            result = replay(None, compare=True)
         return result
 
     def _replay(  # noqa: PLR0913 (one pass needs all of these)
@@ -626,11 +631,14 @@ class TamperEvidence:
         covered: int,
         checkpoints: int,
         progress: Callable[[int], None] | None,
-        workers: int | None,
         *,
+        workers: int | None,
+        outside: frozenset[Checkpoint],
         compare: bool,
     ) -> Verification:
-        replay = _Replay(self, heads, covered, progress, checkpoints, compare=compare)
+        replay = _Replay(
+            self, heads, covered, progress, checkpoints, outside=outside, compare=compare
+        )
         with leaf_pages(self.log, BEFORE_ALL, workers=workers) as pages:
             return replay.run(pages)
 
@@ -646,6 +654,7 @@ class _Replay:
         progress: Callable[[int], None] | None,
         checkpoints: int,
         *,
+        outside: frozenset[Checkpoint],
         compare: bool,
     ) -> None:
         self.evidence = evidence
@@ -656,6 +665,7 @@ class _Replay:
         self.checkpoints = checkpoints
         self.tree = TreeBuilder()
         self.first_difference: tuple[int, str] | None = None
+        self.outside = outside  # checkpoints an auditor kept, not this ledger's own
 
     def run(self, pages: Iterator[LeafPage]) -> Verification:
         failed = self._check_due()  # a checkpoint of the empty log, if any
@@ -741,7 +751,8 @@ class _Replay:
 
     def _failed(self, head: Checkpoint) -> Verification:
         """The log does not hash to ``head``'s signed root: say where, if the leaves can."""
-        what = f"the log does not match checkpoint {head.size} (signed root differs)"
+        name = "your kept checkpoint" if head in self.outside else "checkpoint"
+        what = f"the log does not match {name} {head.size} (signed root differs)"
         if self.first_difference is not None and self._kept_leaves_match(head):
             position, change = self.first_difference
             return self._result(f"position {position} {change}; {what}", position)
