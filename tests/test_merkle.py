@@ -543,6 +543,7 @@ class TestTiledTree:
         tree = tiled(leaves, 256, reads)
 
         tree.inclusion_proof(1000)
+        tree.inclusion_proof(1001)  # a neighbour: the same tiles, not read again
 
         assert sum(reads) <= 256 + 3  # the leaf's tile, and the partial last one
 

@@ -298,6 +298,7 @@ class MerkleTree(ProvingTree):
 
 TILE_HEIGHT = 8
 TILE = 1 << TILE_HEIGHT
+_TILES_KEPT = 8  # tiles of leaves a TiledTree keeps read (a few KB each)
 """Leaves per tile: a tile is the perfect subtree of ``TILE`` leaves at an aligned place."""
 
 
@@ -335,7 +336,7 @@ class TiledTree(ProvingTree):
         self._tile = tile
         self._tiles = MerkleTree(tile_roots)
         self._read = read_leaves
-        self._cached: tuple[int, Sequence[bytes]] = (-1, ())
+        self._cached: dict[int, Sequence[bytes]] = {}  # the tiles read lately
 
     def root(self) -> bytes:
         """The tree's root hash."""
@@ -365,16 +366,23 @@ class TiledTree(ProvingTree):
         return node_hash(self._subtree(low, middle), self._subtree(middle, high))
 
     def _leaves_of(self, index: int) -> Sequence[bytes]:
-        """The leaf hashes of tile ``index`` (the last may be partial); the last read is kept."""
-        if self._cached[0] != index:
+        """The leaf hashes of tile ``index`` (the last may be partial), kept for a while.
+
+        A proof reads its leaf's tile and, when the tree ends in a partial tile, that one:
+        the few read last are kept, so proofs of one person's events read each tile once.
+        """
+        leaves = self._cached.get(index)
+        if leaves is None:
             start = index * self._tile
             count = min(self._tile, self.size - start)
             leaves = self._read(start, count)
             if len(leaves) != count:
                 msg = f"{len(leaves)} leaves were read for tile {index}, not {count}"
                 raise ValueError(msg)
-            self._cached = (index, leaves)
-        return self._cached[1]
+            if len(self._cached) >= _TILES_KEPT:
+                self._cached.pop(next(iter(self._cached)))  # the oldest
+            self._cached[index] = leaves
+        return leaves
 
 
 def _inclusion_path(size: int, index: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
