@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from read_side import BUSINESS, build, number  # the same ledger as the read-side benchmark
 
 from consent_ledger import ConsentLedger
-from consent_ledger.bundle import verify_bundle, write_bundle
-from consent_ledger.export import stored_events, write_jsonl
-from consent_ledger.merkle import MerkleTree, ProvingTree
+from consent_ledger.evidence.bundle import verify_bundle, write_bundle
+from consent_ledger.evidence.merkle import MerkleTree, ProvingTree
+from consent_ledger.reports.export import stored_events, write_jsonl
 
 if TYPE_CHECKING:
     from collections.abc import Callable

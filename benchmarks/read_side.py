@@ -40,13 +40,14 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from uuid_utils.compat import uuid7
 
 from consent_ledger import ConsentLedger, Identifier, PublishNotice, RegisterBusiness
-from consent_ledger.domain import ConsentRecord, NoticeVersion
-from consent_ledger.persistence import NewSubject
-from consent_ledger.taxonomy import Channel, Method
-from consent_ledger.values import Provenance
+from consent_ledger.model.consent_record import ConsentRecord
+from consent_ledger.model.taxonomy import Channel, Method
+from consent_ledger.model.values import Provenance
+from consent_ledger.storage.recorder import NewSubject
 
 if TYPE_CHECKING:
-    from consent_ledger.keys import KeyRing
+    from consent_ledger.model.notice import NoticeVersion
+    from consent_ledger.privacy.keys import KeyRing
 
 BUSINESS = "acme"
 BATCH = 1000

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from consent_ledger import ConsentLedger, Identifier
-from consent_ledger.taxonomy import Channel, LegalBasis, Method
+from consent_ledger.model.taxonomy import Channel, LegalBasis, Method
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from consent_ledger.status import EVERY
-from consent_ledger.values import utc_text
+from consent_ledger.model.status import EVERY
+from consent_ledger.model.values import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from consent_ledger import HistoryEntry, NoticeVersion, SubjectHistory, SubjectStatus
-    from consent_ledger.status import ConsentState, PlatformState
+    from consent_ledger.model.status import ConsentState, PlatformState
 
 
 def iso(value: datetime | None) -> str | None:

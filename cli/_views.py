@@ -11,7 +11,7 @@ from consent_ledger.projections import View, catch_up, open_view_database, open_
 if TYPE_CHECKING:
     from consent_ledger.cli._options import F
 
-    from consent_ledger.log import EventLog
+    from consent_ledger.storage.log import EventLog
 
 V = TypeVar("V", bound=View)
 VIEW_DB_ENV = "CONSENT_LEDGER_VIEW_DB"

@@ -19,8 +19,8 @@ from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import AuditLogView, AuditQuery, AuditRow
 from consent_ledger.projections.audit_log import COLUMNS
 
-from consent_ledger.commands import NoticeSelector
-from consent_ledger.log import EventLog
+from consent_ledger.model.commands import NoticeSelector
+from consent_ledger.storage.log import EventLog
 
 if TYPE_CHECKING:
     from pathlib import Path

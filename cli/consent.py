@@ -29,14 +29,14 @@ from consent_ledger import (
     Recorded,
     RecordPlatformPreference,
 )
-from consent_ledger.taxonomy import Method
+from consent_ledger.model.taxonomy import Method
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
     from pathlib import Path
 
-    from consent_ledger.commands import ConsentCommand
+    from consent_ledger.model.commands import ConsentCommand
 
 CATEGORY_HELP = "A category (repeat, or comma-separate)."
 

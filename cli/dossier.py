@@ -54,7 +54,7 @@ def dossier(  # noqa: PLR0913 (one parameter per option)
         consent-ledger dossier "+44 7700 900123" --output ada.html
         consent-ledger dossier "+44 7700 900123" -o - > ada.html
     """
-    from consent_ledger.dossier import gather_dossier, render_html  # noqa: PLC0415 (its own command)
+    from consent_ledger.reports.dossier import gather_dossier, render_html  # noqa: PLC0415 (its own command)
 
     ledger = open_ledger(db, key_file)
     found = gather_dossier(

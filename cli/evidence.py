@@ -11,12 +11,12 @@ import click
 import orjson
 from consent_ledger.cli._options import format_option, ledger_options, open_ledger
 
-from consent_ledger.checkpoint import VerifierKey, parse_verifier_key
+from consent_ledger.evidence.checkpoint import VerifierKey, parse_verifier_key
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-    from consent_ledger.integrity import Verification
+    from consent_ledger.evidence.integrity import Verification
 
 
 @click.command()
@@ -138,7 +138,7 @@ def verify(  # noqa: PLR0913 (one parameter per option)
 def _verify_bundle(
     path: Path, keys: list[VerifierKey], notes: list[str], output_format: str
 ) -> None:
-    from consent_ledger.bundle import verify_bundle  # noqa: PLC0415 (only verify FILE)
+    from consent_ledger.evidence.bundle import verify_bundle  # noqa: PLC0415 (only verify FILE)
 
     with path.open("rb") as lines:
         result = verify_bundle(lines, keys, since=notes)

@@ -25,7 +25,7 @@ from consent_ledger.projections import AuditLogView, AuditQuery
 from consent_ledger.projections.audit_log import COLUMNS
 
 from consent_ledger.exceptions import InvalidInputError
-from consent_ledger.export import stored_events, write_jsonl
+from consent_ledger.reports.export import stored_events, write_jsonl
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -147,7 +147,7 @@ def _write_bundle(
         positions = list(dict.fromkeys(heapq.merge(chosen, notices)))
     total = len(positions) if positions is not None else ledger.event_log.head()
     with written(path) as out, _progress(total, "bundling") as advance:
-        from consent_ledger.bundle import write_bundle  # noqa: PLC0415 (only --bundle)
+        from consent_ledger.evidence.bundle import write_bundle  # noqa: PLC0415 (only --bundle)
 
         signed, count = write_bundle(ledger, out.write, positions, progress=advance, workers=None)
     click.echo(

@@ -17,8 +17,8 @@ from consent_ledger.cli._options import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from consent_ledger.ingestion import Outcome
-    from consent_ledger.keywords import Keywords
+    from consent_ledger.whatsapp.ingestion import Outcome
+    from consent_ledger.whatsapp.keywords import Keywords
 
 
 @click.group()
@@ -74,7 +74,7 @@ def whatsapp(  # noqa: PLR0913 (one parameter per option)
         curl ... | consent-ledger ingest whatsapp - --strict
     """
     # The webhook parser and keyword tables load only when ingesting, not at every start.
-    from consent_ledger.ingestion import ingest_whatsapp_lines  # noqa: PLC0415
+    from consent_ledger.whatsapp.ingestion import ingest_whatsapp_lines  # noqa: PLC0415
 
     keywords = _keywords(keywords_file) if keywords_file is not None else None
     ledger = open_ledger(db, key_file)
@@ -102,7 +102,7 @@ def _keywords(source: BinaryIO) -> Keywords:
     Raises:
         KeywordConfigError: it is not JSON, or not a keyword configuration.
     """
-    from consent_ledger.keywords import KeywordConfigError, Keywords  # noqa: PLC0415
+    from consent_ledger.whatsapp.keywords import KeywordConfigError, Keywords  # noqa: PLC0415
 
     try:
         config = orjson.loads(source.read())

@@ -18,7 +18,7 @@ from consent_ledger.cli._options import (
 from consent_ledger.cli._output import write_notice, write_notices
 
 from consent_ledger import PublishNotice
-from consent_ledger.commands import NoticeSelector
+from consent_ledger.model.commands import NoticeSelector
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -15,7 +15,7 @@ from consent_ledger.cli._views import view_db_option
 from consent_ledger.projections import VIEWS, View, catch_up, follow, open_view_database, open_views
 from consent_ledger.projections import rebuild as rebuild_view
 
-from consent_ledger.log import EventLog
+from consent_ledger.storage.log import EventLog
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -15,8 +15,8 @@ from consent_ledger.cli._options import (
 )
 from consent_ledger.cli._output import write_json
 
-from consent_ledger.receipts import receipt as one_receipt
-from consent_ledger.receipts import receipts
+from consent_ledger.reports.receipts import receipt as one_receipt
+from consent_ledger.reports.receipts import receipts
 
 if TYPE_CHECKING:
     from pathlib import Path

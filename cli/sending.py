@@ -27,16 +27,16 @@ from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import ConsentStatusView
 
 from consent_ledger import ConsentLedgerError, Identifier
-from consent_ledger.eligibility import policies
-from consent_ledger.identifiers import address
-from consent_ledger.taxonomy import TemplateCategory
+from consent_ledger.model.identifiers import address
+from consent_ledger.model.taxonomy import TemplateCategory
+from consent_ledger.sending.eligibility import policies
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from datetime import datetime
 
     from consent_ledger import ConsentLedger
-    from consent_ledger.eligibility import Decision, RecipientPage
+    from consent_ledger.sending.eligibility import Decision, RecipientPage
 
 DENIED_EXIT = 3
 SHOWN_PROBLEMS = 5

@@ -14,7 +14,7 @@ from consent_ledger.cli._options import (
 )
 from consent_ledger.cli._output import iso, write_table
 
-from consent_ledger.taxonomy import TemplateCategory
+from consent_ledger.model.taxonomy import TemplateCategory
 
 if TYPE_CHECKING:
     from datetime import datetime

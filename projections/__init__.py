@@ -22,7 +22,7 @@ from consent_ledger.projections.runner import (
 )
 from consent_ledger.projections.views import ConcurrentCatchUpError, View, ViewError
 
-from consent_ledger.database import ViewDatabase, open_view_database
+from consent_ledger.storage.view_database import ViewDatabase, open_view_database
 
 __all__ = [
     "VIEWS",

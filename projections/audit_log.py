@@ -14,15 +14,18 @@ from uuid import UUID
 
 from consent_ledger.projections.views import View, parse_timestamp
 
-from consent_ledger.domain import Business, ConsentRecord, Notice, Template
-from consent_ledger.values import utc_text
+from consent_ledger.model.business import Business
+from consent_ledger.model.consent_record import ConsentRecord
+from consent_ledger.model.notice import Notice
+from consent_ledger.model.template import Template
+from consent_ledger.model.values import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from datetime import datetime
 
-    from consent_ledger.database import Cursor
-    from consent_ledger.log import EventLog, LoggedEvent
+    from consent_ledger.storage.log import EventLog, LoggedEvent
+    from consent_ledger.storage.view_database import Cursor
 
 COLUMNS = (  # the audit log's columns, in order: its rows as the CLI writes them
     "position",

@@ -4,12 +4,12 @@ Rows hold *base* states (what the events say, with their expiry): whether a gran
 expired is decided when the view is read, so rows never go stale with time. Beside the
 rows a person's events name, the view keeps the stand-in rows (``"*"`` channel or category,
 every sender) that answer exactly for anything they do not name
-(:func:`~consent_ledger.status.answer_states`). Each subject
+(:func:`~consent_ledger.model.status.answer_states`). Each subject
 also keeps its effects, so a late (backdated) event is folded in the right place, and its
 sealed identifier (ciphertext only), so an audience can be addressed without the log.
 
 It answers "who may receive category X now" (:meth:`ConsentStatusView.audience`) and serves
-the send-time check as a :class:`~consent_ledger.eligibility.ConsentSource`.
+the send-time check as a :class:`~consent_ledger.sending.eligibility.ConsentSource`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from uuid import UUID
 import orjson
 from consent_ledger.projections.views import View, parse_timestamp
 
-from consent_ledger.domain import ConsentRecord
-from consent_ledger.eligibility import Candidate, CandidatePage
-from consent_ledger.status import (
+from consent_ledger.model.consent_record import ConsentRecord
+from consent_ledger.model.status import (
     END_OF_TIME,
     EVERY,
     ConsentState,
@@ -36,13 +35,14 @@ from consent_ledger.status import (
     platform_states,
     visible,
 )
-from consent_ledger.values import NoticeRef, utc_text
+from consent_ledger.model.values import NoticeRef, utc_text
+from consent_ledger.sending.eligibility import Candidate, CandidatePage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-    from consent_ledger.database import Cursor
-    from consent_ledger.log import EventLog, LoggedEvent
+    from consent_ledger.storage.log import EventLog, LoggedEvent
+    from consent_ledger.storage.view_database import Cursor
 
 CHUNK = 500  # parameters per IN (...) list
 ANY_SENDER = ""  # how a row for every sender is keyed (NULL cannot be part of a key)

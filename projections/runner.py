@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable, Iterable, Iterator
 
-    from consent_ledger.database import ViewDatabase
-    from consent_ledger.log import EventLog
+    from consent_ledger.storage.log import EventLog
+    from consent_ledger.storage.view_database import ViewDatabase
 
 BATCH_SIZE = 1000
 VIEWS: dict[str, type[View]] = {
@@ -154,7 +154,7 @@ def _wake_ups(log: EventLog) -> Iterator[Callable[[float, threading.Event], None
         return
     from psycopg import sql  # noqa: PLC0415 (PostgreSQL only)
 
-    from consent_ledger.stores import PostgresStore  # noqa: PLC0415
+    from consent_ledger.storage.stores import PostgresStore  # noqa: PLC0415
 
     store = log.store
     assert isinstance(store, PostgresStore)  # noqa: S101 (is_postgres said so)

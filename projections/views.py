@@ -20,8 +20,8 @@ from consent_ledger.exceptions import ConsentLedgerError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from consent_ledger.database import Cursor, ViewDatabase
-    from consent_ledger.log import EventLog, LoggedEvent
+    from consent_ledger.storage.log import EventLog, LoggedEvent
+    from consent_ledger.storage.view_database import Cursor, ViewDatabase
 
 POSITIONS_TABLE = "view_positions"
 
@@ -35,7 +35,7 @@ class ConcurrentCatchUpError(ViewError):
 
 
 def parse_timestamp(text: str) -> datetime:
-    """A time a view stored as text (:func:`consent_ledger.values.utc_text`)."""
+    """A time a view stored as text (:func:`consent_ledger.model.values.utc_text`)."""
     return datetime.fromisoformat(text)
 
 

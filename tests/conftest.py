@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from psycopg import sql
 
 from consent_ledger import ConsentLedger, PublishNotice, RegisterBusiness
-from consent_ledger.stores import PostgresStore, parse_store
+from consent_ledger.storage.stores import PostgresStore, parse_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -11,10 +11,10 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from consent_ledger.bundle import BundleVerification, verify_bundle, write_bundle
-from consent_ledger.checkpoint import VerifierKey, sign
-from consent_ledger.integrity import IntegrityError
-from consent_ledger.merkle import leaf_hash
+from consent_ledger.evidence.bundle import BundleVerification, verify_bundle, write_bundle
+from consent_ledger.evidence.checkpoint import VerifierKey, sign
+from consent_ledger.evidence.integrity import IntegrityError
+from consent_ledger.evidence.merkle import leaf_hash
 
 from .conftest import BUSINESS
 from .test_integrity import RawStore, drop_evidence, flip_a_byte, record, tampered

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent_ledger.checkpoint import (
+from consent_ledger.evidence.checkpoint import (
     BadSignatureError,
     Checkpoint,
     CheckpointError,

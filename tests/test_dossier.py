@@ -33,13 +33,13 @@ from consent_ledger import (
     RegisterBusiness,
     SubjectNotFoundError,
 )
-from consent_ledger.checkpoint import open_note, parse_verifier_key
-from consent_ledger.commands import RecordSignal
-from consent_ledger.domain import content_hash
-from consent_ledger.dossier import gather_dossier, render_dossier
-from consent_ledger.merkle import leaf_hash, verify_inclusion
-from consent_ledger.stores import PostgresStore, parse_store
-from consent_ledger.values import Provenance, utc_text
+from consent_ledger.evidence.checkpoint import open_note, parse_verifier_key
+from consent_ledger.evidence.merkle import leaf_hash, verify_inclusion
+from consent_ledger.model.commands import RecordSignal
+from consent_ledger.model.notice import content_hash
+from consent_ledger.model.values import Provenance, utc_text
+from consent_ledger.reports.dossier import gather_dossier, render_dossier
+from consent_ledger.storage.stores import PostgresStore, parse_store
 
 from .conftest import BUSINESS, BUSINESS_NAME, SMS_TEXT, WHATSAPP_TEXT
 

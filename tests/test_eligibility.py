@@ -17,7 +17,7 @@ from consent_ledger import (
     RecordPlatformPreference,
     UnknownCategoryError,
 )
-from consent_ledger.eligibility import Decision, Reason, UnknownPolicyError, policies
+from consent_ledger.sending.eligibility import Decision, Reason, UnknownPolicyError, policies
 
 from .conftest import BUSINESS
 

@@ -8,10 +8,10 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent_ledger.export import jsonl_line, jsonl_lines
+from consent_ledger.reports.export import jsonl_line, jsonl_lines
 
 if TYPE_CHECKING:
-    from consent_ledger.log import StoredRow
+    from consent_ledger.storage.log import StoredRow
 
 names = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", min_size=1)
 json_values = st.recursive(

@@ -17,14 +17,14 @@ from hypothesis import strategies as st
 
 from consent_ledger import ConsentLedger, OptIn
 from consent_ledger.exceptions import InvalidInputError
-from consent_ledger.ingestion import ingest_whatsapp_lines
-from consent_ledger.status import State
-from consent_ledger.whatsapp import parse
+from consent_ledger.model.status import State
+from consent_ledger.whatsapp.ingestion import ingest_whatsapp_lines
+from consent_ledger.whatsapp.payloads import parse
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
 
 if TYPE_CHECKING:
-    from consent_ledger.history import SubjectHistory
+    from consent_ledger.model.history import SubjectHistory
 
 PAYLOADS = Path(__file__).parent / "payloads" / "whatsapp"
 ADA = "+447700900123"
@@ -277,7 +277,7 @@ def test_strict_reads_each_body_once(ada: ConsentLedger, monkeypatch: pytest.Mon
         parsed.append(body)
         return parse(body, *args)
 
-    monkeypatch.setattr("consent_ledger.ingestion.parse", counted)
+    monkeypatch.setattr("consent_ledger.whatsapp.ingestion.parse", counted)
 
     report = ingest_whatsapp_lines(ada, lines, business_id=BUSINESS, strict=True)
 

@@ -19,9 +19,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg import sql
 
-from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut, integrity
-from consent_ledger.checkpoint import VerifierKey, sign
-from consent_ledger.integrity import (
+from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut
+from consent_ledger.evidence import integrity
+from consent_ledger.evidence.checkpoint import VerifierKey, sign
+from consent_ledger.evidence.integrity import (
     IntegrityError,
     ProvenEvent,
     SignedCheckpoint,
@@ -29,7 +30,7 @@ from consent_ledger.integrity import (
     leaf_record,
     stored_leaf_hashes,
 )
-from consent_ledger.merkle import (
+from consent_ledger.evidence.merkle import (
     TreeBuilder,
     consistency_proof,
     leaf_hash,
@@ -37,8 +38,8 @@ from consent_ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from consent_ledger.persistence import select_stored_between
-from consent_ledger.stores import PostgresStore, SQLiteStore, parse_store
+from consent_ledger.storage.sqlite import select_stored_between
+from consent_ledger.storage.stores import PostgresStore, SQLiteStore, parse_store
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from consent_ledger.log import StoredRow
+    from consent_ledger.storage.log import StoredRow
 
 
 def record(ledger: ConsentLedger, people: int, *, start: int = 0) -> None:

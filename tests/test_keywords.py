@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consent_ledger import InvalidInputError, UnknownCategoryError
-from consent_ledger.keywords import (
+from consent_ledger.whatsapp.keywords import (
     DEFAULT_WORDS,
     MARKETING_CATEGORIES,
     Keyword,

@@ -28,7 +28,7 @@ from consent_ledger import (
     State,
     SubjectNotFoundError,
 )
-from consent_ledger.persistence import SQLiteLedgerRecorder
+from consent_ledger.storage.sqlite import SQLiteLedgerRecorder
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent_ledger.merkle import (
+from consent_ledger.evidence.merkle import (
     EMPTY_ROOT,
     MerkleTree,
     TiledTree,

@@ -16,11 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consent_ledger import Business, ConsentLedger, ConsentRecord, Notice
-from consent_ledger.domain import Aggregate
-from consent_ledger.identifiers import IdentifierKind
-from consent_ledger.persistence import OrjsonTranscoder, PydanticMapper
-from consent_ledger.taxonomy import CATEGORIES, Channel, LegalBasis, Method
-from consent_ledger.values import NoticeRef, Provenance, Sealed
+from consent_ledger.model.aggregate import Aggregate
+from consent_ledger.model.identifiers import IdentifierKind
+from consent_ledger.model.taxonomy import CATEGORIES, Channel, LegalBasis, Method
+from consent_ledger.model.values import NoticeRef, Provenance, Sealed
+from consent_ledger.storage.mapper import OrjsonTranscoder, PydanticMapper
 
 slugs = st.from_regex(r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True)
 texts = st.text(min_size=1, max_size=40).filter(str.strip)
@@ -258,7 +258,7 @@ def test_an_event_stored_without_a_version_is_read_as_version_one() -> None:
 def test_sealed_values_are_bound_to_their_event(field: str) -> None:
     """A sealed value moved to another version or purpose does not open."""
     from consent_ledger import KeyMaterialError  # noqa: PLC0415
-    from consent_ledger.keys import KeyRing, MasterKey  # noqa: PLC0415
+    from consent_ledger.privacy.keys import KeyRing, MasterKey  # noqa: PLC0415
 
     keyring = KeyRing(MasterKey.generate())
     data_key, _ = keyring.new_data_key(uuid.uuid4())

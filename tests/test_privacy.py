@@ -24,7 +24,7 @@ from consent_ledger import (
     OptOut,
     WrongKeyError,
 )
-from consent_ledger.stores import PostgresStore, parse_store
+from consent_ledger.storage.stores import PostgresStore, parse_store
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
 

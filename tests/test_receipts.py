@@ -22,8 +22,8 @@ from consent_ledger import (
     RecordPlatformPreference,
     SubjectNotFoundError,
 )
-from consent_ledger.receipts import receipt, receipts
-from consent_ledger.values import Provenance
+from consent_ledger.model.values import Provenance
+from consent_ledger.reports.receipts import receipt, receipts
 
 from .conftest import BUSINESS, BUSINESS_NAME
 

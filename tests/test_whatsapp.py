@@ -17,8 +17,8 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from consent_ledger import Identifier, IdentifierKind
-from consent_ledger.keywords import KeywordKind, KeywordRule, Keywords, Match
-from consent_ledger.whatsapp import (
+from consent_ledger.whatsapp.keywords import KeywordKind, KeywordRule, Keywords, Match
+from consent_ledger.whatsapp.payloads import (
     AnySignal,
     CategoryUpdateStage,
     DeliveryError,

@@ -1,18 +1,6 @@
 """consent-ledger: an event-sourced, tamper-evident consent ledger for business messaging."""
 
-from .application import BusinessInfo, ConsentLedger, KeyLocation, Recorded
-from .commands import (
-    ChangeCategories,
-    ConfirmOptIn,
-    Evidence,
-    OptIn,
-    OptOut,
-    PublishNotice,
-    RecordPlatformPreference,
-    RegisterBusiness,
-)
-from .domain import Business, ConsentRecord, Notice, NoticeVersion
-from .exceptions import (
+from consent_ledger.exceptions import (
     BusinessExistsError,
     BusinessNotFoundError,
     ConcurrentUpdateError,
@@ -32,11 +20,26 @@ from .exceptions import (
     UnknownCategoryError,
     WrongKeyError,
 )
-from .history import HistoryEntry, SubjectHistory, SubjectStatus
-from .identifiers import Identifier, IdentifierKind
-from .keys import MasterKey
-from .status import ConsentState, PlatformState, State
-from .taxonomy import CATEGORIES, Channel, LegalBasis, Method, TemplateCategory
+from consent_ledger.ledger import BusinessInfo, ConsentLedger, KeyLocation, Recorded
+from consent_ledger.model.business import Business
+from consent_ledger.model.commands import (
+    ChangeCategories,
+    ConfirmOptIn,
+    Evidence,
+    OptIn,
+    OptOut,
+    PublishNotice,
+    RecordPlatformPreference,
+    RegisterBusiness,
+)
+from consent_ledger.model.consent_record import ConsentRecord
+from consent_ledger.model.history import HistoryEntry, SubjectHistory, SubjectStatus
+from consent_ledger.model.identifiers import Identifier, IdentifierKind
+from consent_ledger.model.notice import Notice, NoticeVersion
+from consent_ledger.model.status import ConsentState, PlatformState, State
+from consent_ledger.model.taxonomy import CATEGORIES, Channel, LegalBasis, Method, TemplateCategory
+from consent_ledger.privacy.keys import MasterKey
+from consent_ledger.storage.log import EventLog
 
 __all__ = [
     "CATEGORIES",
@@ -53,6 +56,7 @@ __all__ = [
     "ConsentRecord",
     "ConsentRuleError",
     "ConsentState",
+    "EventLog",
     "Evidence",
     "HistoryEntry",
     "Identifier",

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consent_ledger import ConsentRuleError, SubjectNotFoundError
-from consent_ledger.eligibility import Reason
-from consent_ledger.status import END_OF_TIME, base_state, visible
+from consent_ledger.model.status import END_OF_TIME, base_state, visible
+from consent_ledger.sending.eligibility import Reason
 from tests.conftest import BUSINESS, StoreFactory, new_ledger
 from tests.strategies import CATEGORIES, CHANNELS, SENDERS, Model, Step, steps
 from tests.test_properties import moments, run
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from consent_ledger import ConsentLedger
-    from consent_ledger.eligibility import Decision
+    from consent_ledger.sending.eligibility import Decision
 
 PEOPLE = ("email:ada@example.com", "email:bruno@example.com", "email:chiara@example.com")
 KEYS = [(c, k, s) for c in CHANNELS for k in CATEGORIES for s in SENDERS]

@@ -21,8 +21,8 @@ from consent_ledger.projections import (
 )
 
 from consent_ledger import ConsentLedger, OptIn, OptOut, RecordPlatformPreference
-from consent_ledger.log import EventLog
-from consent_ledger.status import END_OF_TIME, base_state, visible
+from consent_ledger.model.status import END_OF_TIME, base_state, visible
+from consent_ledger.storage.log import EventLog
 from tests.conftest import BUSINESS, StoreFactory, new_ledger
 from tests.test_integrity import RawStore
 
@@ -401,7 +401,7 @@ def test_the_audience_is_exactly_whom_check_allows(
     In pages of 5 rows, a person's two rows (their sender's and every sender's) can fall on
     two pages.
     """
-    monkeypatch.setattr("consent_ledger.database.PAGE_ROWS", page_rows)
+    monkeypatch.setattr("consent_ledger.storage.view_database.PAGE_ROWS", page_rows)
     people = [f"+4477009002{n:02}" for n in range(12)] + ["+33612345678", "+18765550123"]
     for n, person in enumerate(people):
         categories = ("offers", "order-updates") if n % 3 else ("order-updates",)
@@ -495,7 +495,8 @@ def test_an_audience_reads_every_page_and_skips_whoever_was_erased_or_stopped(
     views = open_view_database(ledger.store)
     view = ConsentStatusView(views)
     catch_up(ledger.event_log, view)
-    monkeypatch.setattr("consent_ledger.database.PAGE_ROWS", 2)  # four pages of candidates
+    # Four pages of candidates.
+    monkeypatch.setattr("consent_ledger.storage.view_database.PAGE_ROWS", 2)
 
     recipients = ledger.audience(
         view.audience(BUSINESS, "whatsapp", "offers", "15550002222"),

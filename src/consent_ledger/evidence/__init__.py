@@ -1,0 +1,1 @@
+"""Tamper evidence: the Merkle tree, signed checkpoints, verification, bundles."""

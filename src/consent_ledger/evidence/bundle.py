@@ -1,0 +1,430 @@
+"""Bundles: one file an auditor takes away and verifies offline, without the ledger or its keys.
+
+A bundle is JSON Lines (UTF-8). The first line is the header::
+
+    {"format": "consent-ledger-bundle/1", "origin": ..., "public_key": <verifier key>,
+     "checkpoint": <signed note>, "complete": true|false, "events": N,
+     "consistency": [{"size": ..., "root": <hex>, "proof": [<hex>, ...]}, ...],
+     "created_at": ...}
+
+Every other line is one event::
+
+    {"leaf_index": I, "leaf_hash": <hex>, "path": [<hex>, ...], "record": <leaf record>}
+
+where ``record`` is the event's leaf record exactly as hashed (canonical JSON of the
+stored event, see :func:`consent_ledger.evidence.integrity.leaf_record`), always last on the line,
+so its bytes can be hashed as they are. A *complete* bundle holds every event the
+checkpoint covers, in order, without paths: the verifier rebuilds the tree from the leaf
+hashes and compares its root with the signed one. A *partial* bundle (a filtered export)
+holds chosen events, each with its audit path to the signed root. ``consistency`` proves
+that the checkpoint extends each earlier checkpoint of the ledger, so an auditor who kept
+one can check the bundle against it (``--since``).
+
+The verifier needs only this module, :mod:`~consent_ledger.evidence.merkle`,
+:mod:`~consent_ledger.evidence.checkpoint` and orjson.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from consent_ledger.evidence.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    VerifierKey,
+    open_note,
+    parse_verifier_key,
+)
+from consent_ledger.evidence.merkle import (
+    TreeBuilder,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from consent_ledger.exceptions import ConsentLedgerError
+from consent_ledger.model.values import utc_text
+from consent_ledger.reports.export import PAGE, stored_events
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from consent_ledger.evidence.integrity import ProvenEvent, SignedCheckpoint, TamperEvidence
+    from consent_ledger.ledger import ConsentLedger
+    from consent_ledger.storage.log import StoredRow
+
+FORMAT = "consent-ledger-bundle/1"
+_RECORD = b',"record":'
+_POSITION = b'{"position":'
+
+
+class BundleError(ConsentLedgerError):
+    """A bundle cannot be read: it is not a bundle, or not this version of one."""
+
+
+# Writing.
+
+
+@dataclass
+class BundleWriter:
+    """Writes a bundle of the events ``checkpoint`` covers, through ``write``."""
+
+    evidence: TamperEvidence
+    checkpoint: SignedCheckpoint
+    public_key: VerifierKey
+    write: Callable[[bytes], object]
+    events: int = 0
+
+    def header(self, *, complete: bool, events: int, consistency: list[dict[str, Any]]) -> None:
+        """Write the first line."""
+        header = {
+            "format": FORMAT,
+            "origin": self.checkpoint.checkpoint.origin,
+            "public_key": self.public_key.text,
+            "checkpoint": self.checkpoint.note,
+            "complete": complete,
+            "events": events,
+            "consistency": consistency,
+            "created_at": utc_text(datetime.now(UTC)),
+        }
+        self.write(orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE))
+
+    def complete(self, rows: Iterable[StoredRow], progress: Callable[[int], None] | None) -> int:
+        """Every covered event with its leaf hash, checked against the signed root.
+
+        Raises:
+            IntegrityError: the events do not hash to the checkpoint's root (the log
+                changed since it was signed): the bundle would not verify.
+        """
+        from consent_ledger.evidence.integrity import IntegrityError, leaf_record  # noqa: PLC0415 (writing only)
+
+        tree, lines = TreeBuilder(), []
+        for index, row in enumerate(rows):
+            record = leaf_record(row)
+            digest = leaf_hash(record)
+            tree.append(digest)
+            lines.append(_line(index, digest, None, record))
+            if len(lines) == PAGE:
+                self._flush(lines, progress)
+        self._flush(lines, progress)
+        head = self.checkpoint.checkpoint
+        if (tree.size, tree.root()) != (head.size, head.root):
+            msg = (
+                f"the log does not hash to checkpoint {head.size}: no bundle written; "
+                "run consent-ledger verify"
+            )
+            raise IntegrityError(msg)
+        return self.events
+
+    def partial(
+        self, proven: Iterable[ProvenEvent], progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Chosen events, each with its audit path."""
+        lines = [
+            _line(event.leaf_index, leaf_hash(event.record), event.path, event.record)
+            for event in proven
+        ]
+        self._flush(lines, progress)
+        return self.events
+
+    def _flush(self, lines: list[bytes], progress: Callable[[int], None] | None) -> None:
+        if lines:
+            self.write(b"".join(lines))
+            self.events += len(lines)
+            if progress is not None:
+                progress(len(lines))
+            lines.clear()
+
+
+def write_bundle(
+    ledger: ConsentLedger,
+    write: Callable[[bytes], object],
+    positions: Sequence[int] | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    workers: int | None = 1,
+) -> tuple[SignedCheckpoint, int]:
+    """Sign a checkpoint of everything recorded so far, then write a bundle of it.
+
+    ``workers``: processes that hash the new leaves (see ``ConsentLedger.checkpoint``).
+
+    Without ``positions`` the bundle is complete (every covered event); with them
+    (ascending), it holds those events with their audit paths. Returns the checkpoint
+    and how many events were written.
+
+    Raises:
+        IntegrityError: a chosen event differs from the one that was checkpointed.
+    """
+    signed = ledger.checkpoint(workers=workers)
+    evidence = ledger.tamper_evidence
+    writer = BundleWriter(evidence, signed, ledger.verifier_key(), write)
+    log = ledger.event_log
+    if positions is None:
+        writer.header(complete=True, events=signed.size, consistency=[])
+        return signed, writer.complete(itertools.islice(stored_events(log), signed.size), progress)
+    tree = evidence.tree(signed)
+    writer.header(
+        complete=False,
+        events=len(positions),
+        consistency=consistency_proofs(evidence, signed, tree.consistency_proof),
+    )
+    page: list[StoredRow] = []
+    for row in stored_events(log, positions):
+        page.append(row)
+        if len(page) == PAGE:
+            writer.partial(evidence.prove(page, signed, tree), progress)
+            page = []
+    writer.partial(evidence.prove(page, signed, tree), progress)
+    return signed, writer.events
+
+
+def _line(index: int, digest: bytes, path: list[bytes] | None, record: bytes) -> bytes:
+    meta = b'{"leaf_index":%d,"leaf_hash":"%s"' % (index, digest.hex().encode())
+    if path is not None:
+        meta += b',"path":' + orjson.dumps([p.hex() for p in path])
+    return meta + _RECORD + record + b"}\n"
+
+
+def consistency_proofs(
+    evidence: TamperEvidence, checkpoint: SignedCheckpoint, proof: Callable[[int], list[bytes]]
+) -> list[dict[str, Any]]:
+    """Proofs that ``checkpoint`` extends each earlier checkpoint of the ledger."""
+    return [
+        {
+            "size": earlier.size,
+            "root": earlier.checkpoint.root.hex(),
+            "proof": [p.hex() for p in proof(earlier.size)],
+        }
+        for earlier in evidence.checkpoints()
+        if earlier.size < checkpoint.size
+    ]
+
+
+# Verifying.
+
+
+@dataclass
+class BundleVerification:
+    """What :func:`verify_bundle` found. ``problem`` is None when everything held."""
+
+    origin: str = ""
+    size: int = 0
+    events: int = 0
+    complete: bool = False
+    key: str = ""
+    pinned: bool = False
+    since: list[int] = field(default_factory=list)
+    problem: str | None = None
+    line: int | None = None
+    position: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return self.problem is None
+
+
+def verify_bundle(
+    lines: Iterable[bytes],
+    keys: Sequence[VerifierKey] = (),
+    *,
+    since: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+) -> BundleVerification:
+    """Check a bundle: its signature, every leaf hash, the root, and older checkpoints.
+
+    ``keys``: the verifier keys to trust; when none are given, the key inside the bundle
+    is used and the result says it was not pinned (check its id out of band).
+    ``since``: signed checkpoints the auditor kept, which the bundle's must extend.
+    """
+    result = BundleVerification()
+    source = iter(lines)
+    try:
+        header = _header(next(source, b""))
+        trusted = list(keys) or [parse_verifier_key(header["public_key"])]
+        head = open_note(header["checkpoint"], trusted)
+        kept = [open_note(note, trusted) for note in since]
+    except (BundleError, CheckpointError) as e:
+        result.problem = str(e)
+        return result
+    result.origin, result.size, result.complete = head.origin, head.size, header["complete"]
+    result.key, result.pinned = trusted[0].text, bool(keys)
+    if head.origin != header["origin"]:
+        result.problem = f"the checkpoint is for {head.origin}, the bundle for {header['origin']}"
+        return result
+    _Events(result, head, kept, header, progress).check(source)
+    return result
+
+
+def _header(line: bytes) -> dict[str, Any]:
+    try:
+        header = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        msg = f"not a consent-ledger bundle (its first line must name {FORMAT})"
+        raise BundleError(msg)
+    for key, kind in (
+        ("origin", str),
+        ("public_key", str),
+        ("checkpoint", str),
+        ("complete", bool),
+        ("consistency", list),
+    ):
+        if not isinstance(header.get(key), kind):
+            msg = f"the bundle header has no valid {key!r}"
+            raise BundleError(msg)
+    if not all(isinstance(entry, dict) for entry in header["consistency"]):
+        msg = "the bundle header has no valid 'consistency' (each proof is an object)"
+        raise BundleError(msg)
+    return header
+
+
+class _Events:
+    """The event lines of one bundle, checked one by one against the signed checkpoint."""
+
+    def __init__(
+        self,
+        result: BundleVerification,
+        head: Checkpoint,
+        kept: list[Checkpoint],
+        header: dict[str, Any],
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.result = result
+        self.head = head
+        self.kept = sorted(kept, key=lambda checkpoint: checkpoint.size)
+        self.header = header
+        self.progress = progress
+        self.tree = TreeBuilder()
+        self.position: int | None = None
+        self.last_position: int | None = None
+
+    def check(self, source: Iterable[bytes]) -> None:
+        for number, line in enumerate(source, start=2):
+            problem = self._event(line.rstrip(b"\r\n"))
+            if problem is not None:
+                self._fail(problem, number)
+                return
+            self.result.events += 1
+            if self.progress is not None and self.result.events % 10_000 == 0:
+                self.progress(10_000)
+        self.position = None
+        problem = self._complete_tree() if self.result.complete else self._consistency()
+        if problem is not None:
+            self._fail(problem, None)
+
+    def _event(self, line: bytes) -> str | None:  # noqa: PLR0911 (one message per check)
+        """Check one event line; return what is wrong with it, if anything."""
+        parsed = _parse(line)
+        if isinstance(parsed, str):
+            return parsed
+        index, listed, path, record = parsed
+        position = self.position = _position(record)
+        if position is None:
+            return "the event's record names no position in the log"
+        if leaf_hash(record) != listed:
+            return f"the event at position {position} does not match its leaf hash"
+        if self.last_position is not None and position <= self.last_position:
+            return f"the event at position {position} is out of log order"
+        self.last_position = position
+        if self.result.complete:
+            return self._add(index, listed)
+        if verify_inclusion(listed, index, self.head.size, path, self.head.root):
+            return None
+        return f"the event at position {position} is not in the signed tree (leaf {index})"
+
+    def _add(self, index: int, digest: bytes) -> str | None:
+        if index != self.tree.size:
+            return f"leaf {self.tree.size} is missing (found leaf {index})"
+        self.tree.append(digest)
+        for checkpoint in self.kept:
+            if checkpoint.size == self.tree.size and checkpoint.root != self.tree.root():
+                return f"the log does not extend your checkpoint {checkpoint.size}"
+        return None
+
+    def _complete_tree(self) -> str | None:
+        if self.tree.size != self.head.size:
+            return (
+                f"the bundle holds {self.tree.size} events; the checkpoint covers {self.head.size}"
+            )
+        if self.tree.root() != self.head.root:
+            return f"the leaf hashes do not hash to the signed root of checkpoint {self.head.size}"
+        for checkpoint in self.kept:
+            if checkpoint.size > self.head.size:
+                return f"your checkpoint {checkpoint.size} is newer than the bundle's"
+            self.result.since.append(checkpoint.size)
+        return None
+
+    def _consistency(self) -> str | None:
+        proofs = {entry.get("size"): entry for entry in self.header["consistency"]}
+        for checkpoint in self.kept:
+            entry = proofs.get(checkpoint.size)
+            if checkpoint.size == self.head.size:
+                consistent = checkpoint.root == self.head.root
+            elif entry is None:
+                size = checkpoint.size
+                return f"the bundle carries no consistency proof from your checkpoint {size}"
+            else:
+                try:
+                    proof = [bytes.fromhex(p) for p in entry.get("proof", ())]
+                except (TypeError, ValueError):
+                    return f"the consistency proof from checkpoint {checkpoint.size} is not hex"
+                consistent = verify_consistency(
+                    checkpoint.size, self.head.size, checkpoint.root, self.head.root, proof
+                )
+            if not consistent:
+                return f"the log does not extend your checkpoint {checkpoint.size}"
+            self.result.since.append(checkpoint.size)
+        return None
+
+    def _fail(self, problem: str, line: int | None) -> None:
+        self.result.problem = f"line {line}: {problem}" if line is not None else problem
+        self.result.line = line
+        self.result.position = self.position
+
+
+_INDEX = b'{"leaf_index":'
+_HASH = b',"leaf_hash":"'
+_HEX_DIGITS = 64
+
+
+def _parse(line: bytes) -> tuple[int, bytes, list[bytes], bytes] | str:
+    """An event line's leaf index, listed leaf hash, path and record; or what is wrong."""
+    cut = line.find(_RECORD)
+    if cut < 0 or not line.endswith(b"}"):
+        return "not an event line (no record)"
+    # The layout this module writes, read by slicing (a verifier reads a million of them).
+    at = line.find(_HASH, 0, cut)
+    digits = line[len(_INDEX) : at]
+    if (
+        line.startswith(_INDEX)
+        and cut == at + len(_HASH) + _HEX_DIGITS + 1
+        and digits.isdigit()
+        and line[cut - 1 : cut] == b'"'
+    ):
+        try:
+            listed = bytes.fromhex(line[at + len(_HASH) : cut - 1].decode())
+        except ValueError:
+            return "not an event line (leaf_hash)"
+        return int(digits), listed, [], line[cut + len(_RECORD) : -1]
+    try:
+        meta = orjson.loads(line[:cut] + b"}")
+        index, listed = int(meta["leaf_index"]), bytes.fromhex(meta["leaf_hash"])
+        path = [bytes.fromhex(p) for p in meta.get("path", ())]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return "not an event line (leaf_index, leaf_hash)"
+    return index, listed, path, line[cut + len(_RECORD) : -1]
+
+
+def _position(record: bytes) -> int | None:
+    """The position a leaf record starts with (it always does: JCS sorts it first)."""
+    if not record.startswith(_POSITION):
+        return None
+    end = record.find(b",", len(_POSITION))
+    digits = record[len(_POSITION) : end]
+    return int(digits) if digits.lstrip(b"-").isdigit() else None

@@ -1,0 +1,143 @@
+"""Identifiers of people: phone numbers, WhatsApp ids, business-scoped user ids, e-mail.
+
+An identifier is always normalised before it is looked up or stored, so that
+``+44 7700 900123``, ``07700 900123`` (with region GB) and ``+447700900123`` find
+the same person. Phone numbers are normalised to E.164 with ``phonenumbers``.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import NamedTuple
+
+import phonenumbers
+
+from consent_ledger.exceptions import InvalidIdentifierError
+
+
+class IdentifierKind(StrEnum):
+    """The kinds of identifier a person can be known by."""
+
+    PHONE = "phone"
+    WA = "wa"
+    BSUID = "bsuid"
+    EMAIL = "email"
+
+
+_PREFIXES = {
+    "tel": IdentifierKind.PHONE,
+    "phone": IdentifierKind.PHONE,
+    "wa": IdentifierKind.WA,
+    "bsuid": IdentifierKind.BSUID,
+    "email": IdentifierKind.EMAIL,
+}
+_WA_ID = re.compile(r"\d{5,20}")
+_BSUID = re.compile(r"([A-Za-z]{2})((?:\.ENT)?\.[A-Za-z0-9]{1,128})")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+_SEPARATORS = re.compile(r"[\s().-]")
+
+
+def address(kind: str, value: str) -> str:
+    """An identifier of ``kind`` as the ledger prints it: E.164 for phones, ``kind:value`` else."""
+    return value if kind == IdentifierKind.PHONE else f"{kind}:{value}"
+
+
+class Identifier(NamedTuple):
+    """A normalised identifier of one person: its kind and its canonical value."""
+
+    kind: IdentifierKind
+    value: str
+
+    @classmethod
+    def parse(cls, text: str, region: str | None = None) -> Identifier:
+        """Read an identifier as people write it.
+
+        A bare value is a phone number, in international form (``+44 7700 900123``) or,
+        with ``region``, in national form (``07700 900123``). Other kinds carry a prefix:
+        ``wa:447700900123``, ``bsuid:GB.1502576394655843``, ``email:ada@example.com``.
+
+        Raises:
+            InvalidIdentifierError: the text is not an identifier of a known kind.
+        """
+        text = text.strip()
+        prefix, sep, rest = text.partition(":")
+        kind = _PREFIXES.get(prefix.lower()) if sep else None
+        if kind is None:
+            return cls(IdentifierKind.PHONE, _normalise_phone(text, region))
+        rest = rest.strip()
+        match kind:
+            case IdentifierKind.PHONE:
+                return cls(kind, _normalise_phone(rest, region))
+            case IdentifierKind.WA:
+                return cls(kind, _normalise_wa_id(rest))
+            case IdentifierKind.BSUID:
+                return cls(kind, _normalise_bsuid(rest))
+            case IdentifierKind.EMAIL:
+                return cls(kind, _normalise_email(rest))
+
+    def __str__(self) -> str:
+        """The identifier as the ledger prints it: E.164 for phones, ``kind:value`` else."""
+        return address(self.kind, self.value)
+
+    @property
+    def region(self) -> str | None:
+        """The ISO 3166 country of a phone number, or None (unknown or not a phone)."""
+        if self.kind is not IdentifierKind.PHONE:
+            return None
+        number = phonenumbers.parse(self.value)
+        return phonenumbers.region_code_for_number(number)
+
+
+def _normalise_phone(text: str, region: str | None) -> str:
+    try:
+        number = phonenumbers.parse(text, region.upper() if region else None)
+    except phonenumbers.NumberParseException as e:
+        hint = "" if region else "; write it with its country code (+44 ...) or give a region"
+        msg = f"cannot read {text!r} as a phone number ({_reason(e)}){hint}"
+        raise InvalidIdentifierError(msg) from None
+    # Possible (right length for its country) rather than valid (in an allocated range):
+    # number metadata lags new allocations, and an opt-out must never be refused for that.
+    if not phonenumbers.is_possible_number(number):
+        msg = f"{text!r} is not a possible phone number for its country (wrong length)"
+        raise InvalidIdentifierError(msg)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _reason(error: phonenumbers.NumberParseException) -> str:
+    reasons = {
+        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "no or unknown country code",
+        phonenumbers.NumberParseException.NOT_A_NUMBER: "not a number",
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+        phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+        phonenumbers.NumberParseException.TOO_LONG: "too long",
+    }
+    return reasons.get(error.error_type, "unreadable")
+
+
+def _normalise_wa_id(text: str) -> str:
+    digits = _SEPARATORS.sub("", text).removeprefix("+")
+    if not _WA_ID.fullmatch(digits):
+        msg = f"{text!r} is not a WhatsApp id (wa_id): expected 5 to 20 digits"
+        raise InvalidIdentifierError(msg)
+    return digits
+
+
+def _normalise_bsuid(text: str) -> str:
+    match = _BSUID.fullmatch(text)
+    if match is None:
+        msg = (
+            f"{text!r} is not a business-scoped user id: expected a country code, a dot "
+            "and up to 128 letters or digits (e.g. GB.1502576394655843)"
+        )
+        raise InvalidIdentifierError(msg)
+    return match.group(1).upper() + match.group(2)
+
+
+def _normalise_email(text: str) -> str:
+    # Matching, not deliverability: the ledger needs one spelling per address.
+    address = text.lower()
+    if not _EMAIL.fullmatch(address) or len(address) > 254:  # noqa: PLR2004 (RFC 5321)
+        msg = f"{text!r} is not an e-mail address"
+        raise InvalidIdentifierError(msg)
+    return address

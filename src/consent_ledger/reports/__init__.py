@@ -1,0 +1,1 @@
+"""What an auditor is handed: exports, consent receipts, dossiers."""

@@ -1,0 +1,1 @@
+"""Send-time decisions: the eligibility rules and the policies they apply."""

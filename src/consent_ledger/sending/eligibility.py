@@ -1,0 +1,437 @@
+"""May this message be sent? The send-time decision, under a named policy.
+
+A policy is data (``presets/*.json``), not code paths: it says which recipient countries
+are allowed, whether a MARKETING template needs consent to a marketing category, whether a
+person's WhatsApp marketing stop is honoured, and which template categories may go out in
+an open customer service window without an opt-in. :func:`decide` applies the policy's
+rules in a fixed order and names the first that fails, with the event the decision rests on.
+
+Consent comes from a :class:`ConsentSource`: a consent record folded on the spot (exact at
+any moment) or a status view kept up to date by a projection (fast, for now only).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC
+from enum import StrEnum
+from importlib import resources
+from itertools import compress
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+import phonenumbers
+from pydantic import Field
+
+from consent_ledger.exceptions import InvalidInputError
+from consent_ledger.model.identifiers import Identifier, IdentifierKind
+from consent_ledger.model.status import PlatformState, State, expire, marketing_stop
+from consent_ledger.model.taxonomy import CATEGORIES, Channel, TemplateCategory, check_categories
+from consent_ledger.model.values import Immutable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    from consent_ledger.model.status import ConsentState
+
+_KINDS = {kind.value: kind for kind in IdentifierKind}
+DEFAULT_POLICIES = {Channel.WHATSAPP: "whatsapp-2025"}
+FALLBACK_POLICY = "consent-only"
+
+
+class UnknownPolicyError(InvalidInputError):
+    """No policy preset has the given name."""
+
+
+class Reason(StrEnum):
+    """Why a message is allowed or denied. The first two allow; the rest deny."""
+
+    CONSENTED = "consented"
+    SERVICE_WINDOW = "service-window"
+    NO_CONSENT = "no-consent"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    PENDING_CONFIRMATION = "pending-confirmation"
+    PLATFORM_MARKETING_STOP = "platform-marketing-stop"
+    COUNTRY_NOT_ALLOWED = "country-not-allowed"
+    TEMPLATE_CATEGORY_MISMATCH = "template-category-mismatch"
+
+
+_DENIED_BY_STATE = {
+    State.WITHDRAWN: Reason.WITHDRAWN,
+    State.EXPIRED: Reason.EXPIRED,
+    State.PENDING: Reason.PENDING_CONFIRMATION,
+}
+
+
+class Policy(Immutable):
+    """The rules a send-time check applies."""
+
+    name: str
+    description: str
+    source: str
+    recipient_countries: frozenset[str] | None = Field(
+        description="ISO 3166 countries a recipient's number must be in; null for any"
+    )
+    marketing_needs_marketing_category: bool
+    honour_platform_marketing_stop: bool
+    service_window_exempt: frozenset[TemplateCategory] = frozenset()
+
+
+@functools.cache
+def policies() -> dict[str, Policy]:
+    """The policy presets shipped with the ledger, by name."""
+    folder = resources.files("consent_ledger.sending") / "presets"
+    loaded = [
+        Policy.model_validate(json.loads(entry.read_text(encoding="utf-8")))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".json")
+    ]
+    return {policy.name: policy for policy in sorted(loaded, key=lambda p: p.name)}
+
+
+def get_policy(name: str | None, channel: Channel) -> Policy:
+    """The named preset, or the default one for the channel.
+
+    Raises:
+        UnknownPolicyError: no preset has that name.
+    """
+    name = name or DEFAULT_POLICIES.get(channel, FALLBACK_POLICY)
+    try:
+        return policies()[name]
+    except KeyError:
+        known = ", ".join(policies())
+        msg = f"unknown policy {name!r}; policies: {known}"
+        raise UnknownPolicyError(msg) from None
+
+
+def recipient_country(identifier: Identifier) -> str | None:
+    """The country of a recipient, from their number (or a BSUID's prefix); None if unknown."""
+    match identifier.kind:
+        case IdentifierKind.PHONE:
+            return _country_of_number(identifier.value)
+        case IdentifierKind.WA:
+            return _country_of_number("+" + identifier.value)
+        case IdentifierKind.BSUID:
+            return identifier.value.split(".", 1)[0]
+        case _:
+            return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _country_of_number(e164: str) -> str | None:
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
+    if not regions or regions[0] == "001":  # 001: non-geographic numbers
+        return None
+    if len(regions) == 1:  # most codes: no need for the slow search of +1, +7, +44 ...
+        return regions[0]
+    # A shared code (+1, +7, +44 ...): the region whose plan the number fits, else the
+    # code's main region (listed first), for numbers in ranges the metadata does not know.
+    return phonenumbers.region_code_for_number(number) or regions[0]
+
+
+class ConsentSource(Protocol):
+    """Where a check finds consent: base states (before expiry) and marketing stops.
+
+    A source that can also answer ``consent_by_lookup(lookup, channel, category, sender)``
+    with (subject id, base state, stops) lets a check skip the ledger's own lookup.
+    """
+
+    def consent(
+        self, subject_id: UUID, channel: str, category: str, sender: str | None
+    ) -> ConsentState | None:
+        """The base consent state for one channel, category and sender, if any."""
+
+    def platform(self, subject_id: UUID) -> Iterable[PlatformState]:
+        """The latest marketing stop or resume per sender."""
+
+
+class Candidate(NamedTuple):
+    """Someone a status view found with current, granted consent to a category.
+
+    Plain values as the view holds them (times in UTC ISO 8601 with microseconds), so an
+    audience of a hundred thousand people costs no object building beyond this tuple.
+    """
+
+    subject_id: str
+    identifier_kind: str
+    identifier_nonce: bytes
+    identifier_ct: bytes
+    since: str
+    expires_at: str | None
+    notice: str | None
+    event_version: int
+    event_type: str
+    marketing: tuple[PlatformState, ...] = ()
+
+
+class CandidatePage(NamedTuple):
+    """A page of candidates as columns: the i-th of every column is the i-th candidate.
+
+    Columns in :class:`Candidate`'s order. An audience of a hundred thousand people is read,
+    filtered and opened a page at a time, column by column, with no object per person.
+    """
+
+    subject_id: tuple[str, ...]
+    identifier_kind: tuple[str, ...]
+    identifier_nonce: tuple[bytes, ...]
+    identifier_ct: tuple[bytes, ...]
+    since: tuple[str, ...]
+    expires_at: tuple[str | None, ...]
+    notice: tuple[str | None, ...]
+    event_version: tuple[int, ...]
+    event_type: tuple[str, ...]
+    marketing: tuple[tuple[PlatformState, ...], ...]
+
+    @classmethod
+    def of(cls, candidates: Sequence[Candidate]) -> CandidatePage:
+        """The page of these candidates."""
+        if not candidates:
+            return cls._make(() for _ in cls._fields)
+        return cls._make(zip(*candidates, strict=True))
+
+    def only(self, keep: Iterable[object]) -> CandidatePage:
+        """The candidates whose ``keep`` is true, in order."""
+        kept = [bool(k) for k in keep]
+        return CandidatePage._make(tuple(compress(column, kept)) for column in self)
+
+    def candidates(self) -> Iterator[Candidate]:
+        """Each candidate, as one object."""
+        return map(Candidate._make, zip(*self, strict=True))
+
+
+class Recipient(NamedTuple):
+    """Someone a message may be sent to now, and the consent that says so."""
+
+    identifier: Identifier
+    candidate: Candidate
+    policy: str
+
+
+class RecipientPage(NamedTuple):
+    """A page of recipients: the candidates a message may go to, identifiers opened.
+
+    ``identifiers[i]`` is the opened value of ``candidates``' i-th identifier (of kind
+    ``candidates.identifier_kind[i]``).
+    """
+
+    identifiers: list[str]
+    candidates: CandidatePage
+    policy: str
+
+    def in_countries_of(self, policy: Policy) -> RecipientPage:
+        """The recipients in a country the policy lets messages go to."""
+        keep = [
+            country_allowed(policy, Identifier(_KINDS[kind], value))
+            for kind, value in zip(self.candidates.identifier_kind, self.identifiers, strict=True)
+        ]
+        if all(keep):
+            return self
+        return RecipientPage(
+            list(compress(self.identifiers, keep)), self.candidates.only(keep), self.policy
+        )
+
+    def recipients(self) -> Iterator[Recipient]:
+        """Each recipient, as one object."""
+        for value, candidate in zip(self.identifiers, self.candidates.candidates(), strict=True):
+            yield Recipient(
+                Identifier(_KINDS[candidate.identifier_kind], value), candidate, self.policy
+            )
+
+
+class CheckRequest(NamedTuple):
+    """What a sender wants to send: to whom (by business), on which channel, of what kind."""
+
+    business_id: str
+    channel: Channel
+    category: str
+    sender: str | None
+    template_category: TemplateCategory
+    at: datetime
+    in_service_window: bool = False
+
+
+class Decision(NamedTuple):
+    """Allowed or denied, why, and the event the decision rests on."""
+
+    allowed: bool
+    reason: Reason
+    detail: str
+    policy: str
+    request: CheckRequest
+    subject_id: UUID | None = None
+    event_version: int | None = None
+    event_type: str | None = None
+
+
+def check_request(  # noqa: PLR0913 (a request has this many parts)
+    *,
+    business_id: str,
+    category: str,
+    channel: Channel | str,
+    sender: str | None,
+    template_category: TemplateCategory | str | None,
+    at: datetime,
+    in_service_window: bool,
+) -> CheckRequest:
+    """A validated request.
+
+    Raises:
+        UnknownCategoryError: the category is not in the taxonomy.
+        InvalidInputError: the channel or template category is unknown.
+    """
+    if category not in CATEGORIES:
+        check_categories((category,))  # raises, naming the known ones
+    template = template_category or CATEGORIES[category].template_category
+    try:
+        return CheckRequest(
+            business_id=business_id,
+            channel=_CHANNELS[channel],
+            category=category,
+            sender=sender,
+            template_category=_TEMPLATE_CATEGORIES[template],
+            at=at if at.tzinfo is UTC else at.astimezone(UTC),
+            in_service_window=in_service_window,
+        )
+    except KeyError as e:
+        msg = f"{e.args[0]!r} is not a channel or template category"
+        raise InvalidInputError(msg) from None
+
+
+# Lookups that accept members and their values alike, without calling the enum classes.
+_CHANNELS: dict[str, Channel] = {**{c.value: c for c in Channel}, **{c: c for c in Channel}}
+_TEMPLATE_CATEGORIES: dict[str, TemplateCategory] = {
+    **{t.value: t for t in TemplateCategory},
+    **{t: t for t in TemplateCategory},
+}
+
+
+def decide(
+    policy: Policy,
+    request: CheckRequest,
+    *,
+    subject_id: UUID | None,
+    recipient: Identifier,
+    source: ConsentSource,
+) -> Decision:
+    """Apply ``policy`` to ``request`` for the person ``subject_id`` (None: not in the ledger).
+
+    The rules, in order, the first that fails naming the reason: the recipient's country; a
+    MARKETING template needs a marketing category; consent for the category (an open
+    service window may stand in for a missing one, for the template categories the policy
+    exempts); the person's own marketing stop on the platform.
+    """
+    denial = _country_rule(policy, request, recipient) or template_denial(policy, request)
+    if denial is not None:
+        return denial
+    state = None
+    if subject_id is not None:
+        base = source.consent(subject_id, request.channel, request.category, request.sender)
+        state = expire(base, request.at)
+    if state is None or state.state is not State.GRANTED:
+        return _without_consent(policy, request, subject_id, state)
+    if request.template_category is TemplateCategory.MARKETING:
+        assert subject_id is not None  # consent was found  # noqa: S101
+        stop = stopping(policy, request, source.platform(subject_id))
+        if stop is not None:
+            whom = f"sender {stop.sender}" if stop.sender else "every sender"
+            detail = f"the person stopped marketing from {whom} on WhatsApp on {_time(stop.since)}"
+            reason = Reason.PLATFORM_MARKETING_STOP
+            return _decision(policy, request, reason, detail, subject_id=subject_id, rests_on=stop)
+    detail = f"consent to {request.category} granted since {_time(state.since)}"
+    if state.expires_at is not None:
+        detail += f", until {_time(state.expires_at)}"
+    return _decision(
+        policy, request, Reason.CONSENTED, detail, subject_id=subject_id, rests_on=state
+    )
+
+
+def country_allowed(policy: Policy, recipient: Identifier) -> bool:
+    """Whether the policy lets messages go to the recipient's country."""
+    allowed = policy.recipient_countries
+    # Only policies with a country rule pay for finding the country.
+    return allowed is None or recipient_country(recipient) in allowed
+
+
+def stopping(
+    policy: Policy, request: CheckRequest, platform: Iterable[PlatformState]
+) -> PlatformState | None:
+    """The person's marketing stop that bars this message, if the policy honours stops."""
+    if request.template_category is not TemplateCategory.MARKETING or not (
+        policy.honour_platform_marketing_stop
+    ):
+        return None
+    return marketing_stop(platform, request.sender)
+
+
+def _country_rule(policy: Policy, request: CheckRequest, recipient: Identifier) -> Decision | None:
+    if country_allowed(policy, recipient):
+        return None
+    country = recipient_country(recipient)
+    where = f"in {country}" if country else "in no known country"
+    detail = f"the recipient's number is {where}, outside the policy's countries"
+    return _decision(policy, request, Reason.COUNTRY_NOT_ALLOWED, detail)
+
+
+def template_denial(policy: Policy, request: CheckRequest) -> Decision | None:
+    """The denial every recipient of this request gets, if its template breaks the policy."""
+    category = CATEGORIES[request.category]
+    if (
+        request.template_category is TemplateCategory.MARKETING
+        and policy.marketing_needs_marketing_category
+        and category.template_category is not TemplateCategory.MARKETING
+    ):
+        detail = (
+            f"a MARKETING template needs consent to a marketing category; "
+            f"{category.name} is {category.template_category}"
+        )
+        return _decision(policy, request, Reason.TEMPLATE_CATEGORY_MISMATCH, detail)
+    return None
+
+
+def _without_consent(
+    policy: Policy, request: CheckRequest, subject_id: UUID | None, state: ConsentState | None
+) -> Decision:
+    if state is not None:
+        detail = f"consent to {request.category} {state.state} since {_time(state.since)}"
+        reason = _DENIED_BY_STATE[state.state]
+        return _decision(policy, request, reason, detail, subject_id=subject_id, rests_on=state)
+    if request.in_service_window and request.template_category in policy.service_window_exempt:
+        detail = f"a customer service window is open: {request.template_category} allowed"
+        return _decision(policy, request, Reason.SERVICE_WINDOW, detail, subject_id=subject_id)
+    detail = f"no consent to {request.category} on {request.channel}"
+    return _decision(policy, request, Reason.NO_CONSENT, detail, subject_id=subject_id)
+
+
+def _decision(  # noqa: PLR0913 (a decision has this many parts)
+    policy: Policy,
+    request: CheckRequest,
+    reason: Reason,
+    detail: str,
+    *,
+    subject_id: UUID | None = None,
+    rests_on: ConsentState | PlatformState | None = None,
+) -> Decision:
+    return Decision(
+        allowed=reason in _ALLOWING,
+        reason=reason,
+        detail=detail,
+        policy=policy.name,
+        request=request,
+        subject_id=subject_id,
+        event_version=rests_on.event_version if rests_on else None,
+        event_type=rests_on.event_type if rests_on else None,
+    )
+
+
+_ALLOWING = frozenset({Reason.CONSENTED, Reason.SERVICE_WINDOW})
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Where events live: stores, recorders, the event log, and the views' database."""

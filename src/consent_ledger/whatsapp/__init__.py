@@ -1,0 +1,1 @@
+"""WhatsApp: webhook payloads, opt-out keywords, and ingestion into the ledger."""

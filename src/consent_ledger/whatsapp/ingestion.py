@@ -1,0 +1,453 @@
+"""Ingesting WhatsApp webhooks: each item of a body becomes what it means for consent, once.
+
+* An opt-out keyword (STOP, BASTA, ...) records an opt-out from the person, with the item as
+  sealed evidence; a marketing-stop button withdraws the marketing categories only.
+* An opt-in keyword (START, UNSTOP) grants again what the person's latest WhatsApp opt-in
+  granted, under the same notice, only if there is one and it has not expired.
+* A ``user_preferences`` stop or resume records the platform marketing stop or resume for
+  the business number; a 131050 delivery error is evidence of such a stop and records it.
+* HELP, an opt-out word inside a longer message (for review), other delivery errors
+  (131049, 131047, 131026 and the rest: signals, never consent changes), other messages
+  and template category updates are remembered as seen and reported; they change nothing.
+
+Every item is taken once: its id (a WhatsApp message id, or a hash of the item) is kept
+as a keyed hash in the same transaction as the events it records, so a webhook delivered
+twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from consent_ledger.exceptions import ConsentLedgerError, IdentityConflictError, InvalidInputError
+from consent_ledger.model.commands import (
+    Evidence,
+    OptIn,
+    OptOut,
+    RecordPlatformPreference,
+    RecordSignal,
+)
+from consent_ledger.model.identifiers import Identifier
+from consent_ledger.model.taxonomy import Channel, Method, TemplateCategory
+from consent_ledger.model.values import Provenance
+from consent_ledger.whatsapp.keywords import KeywordKind, Keywords, Scope
+from consent_ledger.whatsapp.payloads import (
+    CategoryUpdateStage,
+    DeliveryError,
+    InboundMessage,
+    MarketingPreference,
+    ParseResult,
+    Problem,
+    TemplateCategoryUpdate,
+    WhatsAppUser,
+    parse,
+    read_payloads,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from consent_ledger.ledger import ConsentLedger, Recorded
+    from consent_ledger.whatsapp.payloads import AnySignal
+
+PLATFORM_ACTOR = "platform:whatsapp"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one item of a webhook body did."""
+
+    path: str
+    signal: str
+    action: str
+    """``opted-out``, ``re-granted``, ``marketing-stopped``, ``marketing-resumed``,
+    ``noted`` (seen, nothing to change), ``for-review``, ``refused`` or ``duplicate``."""
+    detail: str
+    recorded: Recorded | None = None
+
+    @property
+    def changed_consent(self) -> bool:
+        """Whether consent changed: an event was recorded, and it is not a noted signal."""
+        return self.recorded is not None and self.recorded.event_type != "SignalReceived"
+
+
+@dataclass
+class IngestReport:
+    """What a batch of webhook bodies did: accepted items, duplicates, rejected ones."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    """Each unreadable body or item, with where it is (``line 3: entry[0]...: ...``)."""
+
+    @property
+    def accepted(self) -> int:
+        """Items taken now (recorded, noted or put up for review)."""
+        return sum(1 for outcome in self.outcomes if outcome.action != "duplicate")
+
+    @property
+    def duplicates(self) -> int:
+        """Items taken before: nothing was done with them again."""
+        return len(self.outcomes) - self.accepted
+
+    @property
+    def changes(self) -> int:
+        """Items that changed consent (a noted signal is kept as evidence, not counted)."""
+        return sum(1 for outcome in self.outcomes if outcome.changed_consent)
+
+    def summary(self) -> str:
+        """``accepted 5 (2 consent changes), duplicates 1, rejected 0``."""
+        return (
+            f"accepted {self.accepted} ({self.changes} consent changes), "
+            f"duplicates {self.duplicates}, rejected {len(self.rejected)}"
+        )
+
+
+def ingest_whatsapp(
+    ledger: ConsentLedger, body: object, *, business_id: str, keywords: Keywords | None = None
+) -> IngestReport:
+    """Take every item of one webhook body; unreadable items are rejected, the rest taken."""
+    batch = _Batch(ledger, business_id, keywords)
+    batch.take(body, where="")
+    return batch.report
+
+
+def ingest_whatsapp_lines(
+    ledger: ConsentLedger,
+    lines: Iterable[str],
+    *,
+    business_id: str,
+    keywords: Keywords | None = None,
+    strict: bool = False,
+) -> IngestReport:
+    """Take every body of a file (JSON Lines, or a JSON array); see :func:`ingest_whatsapp`.
+
+    With ``strict``, the whole input is read first and any unreadable body or item fails
+    the run before anything is recorded.
+
+    Raises:
+        InvalidInputError: ``strict`` and something could not be read.
+    """
+    batch = _Batch(ledger, business_id, keywords)
+    # Each body parsed once; with strict, all of them before anything is recorded.
+    parsed: Iterable[tuple[str, Problem | ParseResult]] = (
+        (str(position), body if isinstance(body, Problem) else parse(body, keywords))
+        for position, body in read_payloads(lines)
+    )
+    if strict:
+        parsed = list(parsed)
+        problems = [
+            _located(where, problem)
+            for where, result in parsed
+            for problem in ([result] if isinstance(result, Problem) else result.problems)
+        ]
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            msg = f"nothing ingested: {problems[0]}{more}"
+            raise InvalidInputError(msg)
+    for where, result in parsed:
+        if isinstance(result, Problem):
+            batch.report.rejected.append(_located(where, result))
+        else:
+            batch.record(result, where=where)
+    return batch.report
+
+
+@dataclass
+class _Batch:
+    ledger: ConsentLedger
+    business_id: str
+    keywords: Keywords | None
+    report: IngestReport = field(default_factory=IngestReport)
+
+    def take(self, body: object, *, where: str) -> None:
+        self.record(parse(body, self.keywords), where=where)
+
+    def record(self, parsed: ParseResult, *, where: str) -> None:
+        self.report.rejected.extend(_located(where, problem) for problem in parsed.problems)
+        for signal in parsed.signals:
+            outcome = _take(self.ledger, signal, self.business_id)
+            if where:
+                outcome = dataclasses.replace(outcome, path=f"{where}: {outcome.path}")
+            self.report.outcomes.append(outcome)
+
+
+def _located(where: str, problem: Problem) -> str:
+    return f"{where}: {problem}" if where else str(problem)
+
+
+# One signal.
+
+
+def _take(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
+    """What the signal does; then the person's identifiers it names are linked.
+
+    Linking is its own transaction, idempotent: a redelivered item links what a crash
+    between the two may have left unlinked.
+    """
+    outcome = _act(ledger, signal, business_id)
+    user = _user_of(signal)
+    if user is None or len(user.identifiers()) < 2:  # noqa: PLR2004
+        return outcome
+    try:
+        linked = ledger.link_identifiers(
+            business_id,
+            user.identifiers(),
+            provenance=Provenance(
+                method=Method.PLATFORM, actor=PLATFORM_ACTOR, occurred_at=_when(signal)
+            ),
+            evidence=_evidence(signal.evidence),
+        )
+    except IdentityConflictError as e:
+        return dataclasses.replace(outcome, detail=f"{outcome.detail}; for review: {e}")
+    if not linked:
+        return outcome
+    kinds = ", ".join(str(identifier.kind) for identifier in linked)
+    return dataclasses.replace(outcome, detail=f"{outcome.detail}; now also found by {kinds}")
+
+
+def _user_of(signal: AnySignal) -> WhatsAppUser | None:
+    match signal:
+        case InboundMessage() | MarketingPreference():
+            return signal.user
+        case DeliveryError():
+            return signal.recipient
+    return None
+
+
+def _when(signal: AnySignal) -> datetime:
+    return signal.occurred_at or datetime.now(UTC)
+
+
+def _act(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
+    match signal:
+        case InboundMessage():
+            return _inbound(ledger, signal, business_id)
+        case MarketingPreference():
+            command = _preference(ledger, signal, business_id, stopped=signal.stopped)
+            action = "marketing-stopped" if signal.stopped else "marketing-resumed"
+            detail = f"for business number {signal.sender.phone_number_id}"
+            return _record(ledger, signal, command, action, detail)
+        case DeliveryError() if signal.platform_marketing_stop:
+            command = _preference(ledger, signal, business_id, stopped=True, actor=PLATFORM_ACTOR)
+            detail = f"error {signal.code}: marketing stopped on WhatsApp (evidence)"
+            return _record(ledger, signal, command, "marketing-stopped", detail)
+        case DeliveryError():
+            block = "; may hide a block (inferred)" if signal.inferred_block else ""
+            detail = f"delivery signal {signal.code} ({signal.kind}), not a consent change{block}"
+            return _record_signal(ledger, signal, business_id, str(signal.kind), detail)
+        case TemplateCategoryUpdate():
+            return _template(ledger, signal, business_id)
+
+
+def _template(ledger: ConsentLedger, signal: TemplateCategoryUpdate, business_id: str) -> Outcome:
+    """A completed change of category is in force from then on; an impending one is noted."""
+    name, language = signal.template_name, signal.template_language
+    before_text = signal.previous_category or "no category recorded"
+    detail = f"template {name} ({language}): {before_text} -> {signal.new_category}"
+    try:
+        category = TemplateCategory(signal.new_category.upper())
+        previous = signal.previous_category
+        before = TemplateCategory(previous.upper()) if previous else None
+    except ValueError:
+        return _note(ledger, signal, f"{detail}: not a template category the ledger knows")
+    if signal.stage is CategoryUpdateStage.COMPLETED:
+        done = ledger.set_template_category(
+            business_id,
+            name,
+            language,
+            category,
+            effective_at=signal.occurred_at,
+            source="whatsapp",
+            previous=before,
+            platform_template_id=signal.template_id,
+            signal=signal.idempotency_key,
+        )
+        action = "template-category-changed"
+    else:
+        done = ledger.announce_template_category(
+            business_id,
+            name,
+            language,
+            category,
+            previous=before,
+            effective_at=signal.effective_at,
+            platform_template_id=signal.template_id,
+            signal=signal.idempotency_key,
+        )
+        action = "template-category-announced"
+    return Outcome(signal.path, signal.signal, action if done else "duplicate", detail)
+
+
+def _inbound(ledger: ConsentLedger, signal: InboundMessage, business_id: str) -> Outcome:
+    keyword = signal.keyword
+    if keyword is None:
+        detail = f"a {signal.message_type} message, not a keyword"
+        return _record_signal(ledger, signal, business_id, "message", detail, evidence=False)
+    said = f"replied {keyword.word!r}" + (f" ({keyword.language})" if keyword.language else "")
+    rules = f"classified by keyword rules {keyword.version}"  # which list decided, for audits
+    if keyword.kind is KeywordKind.OPT_OUT:
+        command: OptIn | OptOut = OptOut(
+            business_id=business_id,
+            identifier=_identifier(ledger, signal.user, business_id),
+            channel=None if keyword.scope is Scope.ALL_CHANNELS else Channel.WHATSAPP,
+            categories=keyword.categories,
+            sender=signal.sender.phone_number_id if keyword.scope is Scope.SENDER else None,
+            method=Method.WHATSAPP_THREAD,
+            occurred_at=signal.occurred_at,
+            evidence=_evidence(signal.evidence, note=rules),
+            reason=said,
+        )
+        return _record(ledger, signal, command, "opted-out", said)
+    if keyword.kind is KeywordKind.OPT_IN:
+        regrant = _regrant(ledger, signal, business_id, f"{said}; {rules}")
+        if regrant is None:
+            detail = f"{said}: no earlier WhatsApp opt-in to restore"
+            return _record_signal(
+                ledger, signal, business_id, "opt-in-keyword", detail, action="refused", note=rules
+            )
+        return _record(ledger, signal, regrant, "re-granted", said)
+    if keyword.kind is KeywordKind.HELP:
+        detail = f"{said}: asked for help, nothing changes"
+        return _record_signal(ledger, signal, business_id, "help", detail, note=rules)
+    detail = f"{said} inside a longer message"
+    return _record_signal(
+        ledger, signal, business_id, "possible-opt-out", detail, action="for-review", note=rules
+    )
+
+
+def _regrant(
+    ledger: ConsentLedger, signal: InboundMessage, business_id: str, said: str
+) -> OptIn | None:
+    """The opt-in that restores the person's latest WhatsApp grant, if it is still valid.
+
+    It grants what that opt-in granted, under its notice, for its sender, until its expiry,
+    on its legal basis and in its jurisdiction: START brings back that consent, no more.
+    """
+    identifier = _identifier(ledger, signal.user, business_id)
+    if ledger.find_subject(identifier, business_id=business_id) is None:
+        return None
+    history = ledger.get_history(identifier, business_id=business_id)
+    grants = [
+        entry
+        for entry in history.entries
+        if entry.event_type == "OptedIn" and entry.channel == Channel.WHATSAPP and entry.notice
+    ]
+    if not grants:
+        return None
+    latest = grants[-1]
+    if latest.expires_at is not None and latest.expires_at <= _when(signal):
+        return None
+    assert latest.notice is not None  # noqa: S101 (filtered above)
+    return OptIn(
+        business_id=business_id,
+        identifier=identifier,
+        channel=Channel.WHATSAPP,
+        categories=latest.granted,
+        notice=str(latest.notice),
+        sender=latest.sender,
+        expires_at=latest.expires_at,
+        jurisdiction=latest.jurisdiction,
+        **({"legal_basis": latest.legal_basis} if latest.legal_basis else {}),
+        method=Method.WHATSAPP_THREAD,
+        occurred_at=signal.occurred_at,
+        evidence=_evidence(signal.evidence, note=f"restores the opt-in #{latest.version}; {said}"),
+    )
+
+
+def _preference(
+    ledger: ConsentLedger,
+    signal: MarketingPreference | DeliveryError,
+    business_id: str,
+    *,
+    stopped: bool,
+    actor: str = "subject",
+) -> RecordPlatformPreference:
+    user = signal.user if isinstance(signal, MarketingPreference) else signal.recipient
+    return RecordPlatformPreference(
+        business_id=business_id,
+        identifier=_identifier(ledger, user, business_id),
+        stopped=stopped,
+        sender=signal.sender.phone_number_id,
+        method=Method.PLATFORM,
+        actor=actor,
+        occurred_at=signal.occurred_at,
+        evidence=_evidence(signal.evidence),
+    )
+
+
+def _record(
+    ledger: ConsentLedger,
+    signal: AnySignal,
+    command: OptIn | OptOut | RecordPlatformPreference | RecordSignal,
+    action: str,
+    detail: str,
+) -> Outcome:
+    try:
+        recorded = ledger.record_once(command, signal=signal.idempotency_key)
+    except ConsentLedgerError as e:  # e.g. the notice of the grant to restore is gone
+        return _note(ledger, signal, f"{detail}: {e}", "refused")
+    if recorded is None:
+        return Outcome(signal.path, signal.signal, "duplicate", detail)
+    return Outcome(signal.path, signal.signal, action, detail, recorded)
+
+
+def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
+    ledger: ConsentLedger,
+    signal: InboundMessage | DeliveryError,
+    business_id: str,
+    name: str,
+    detail: str,
+    *,
+    action: str = "noted",
+    evidence: bool = True,
+    note: str | None = None,
+) -> Outcome:
+    """Keep in the person's record what the platform reported: evidence, not consent."""
+    user = signal.user if isinstance(signal, InboundMessage) else signal.recipient
+    command = RecordSignal(
+        business_id=business_id,
+        identifier=_identifier(ledger, user, business_id),
+        signal=name,
+        detail=detail,
+        code=signal.code if isinstance(signal, DeliveryError) else None,
+        sender=signal.sender.phone_number_id,
+        method=Method.WHATSAPP_THREAD if isinstance(signal, InboundMessage) else Method.PLATFORM,
+        actor="subject" if isinstance(signal, InboundMessage) else PLATFORM_ACTOR,
+        occurred_at=signal.occurred_at,
+        evidence=_evidence(signal.evidence, note=note) if evidence else None,
+    )
+    return _record(ledger, signal, command, action, detail)
+
+
+def _note(ledger: ConsentLedger, signal: AnySignal, detail: str, action: str = "noted") -> Outcome:
+    if not ledger.note_once(signal.idempotency_key):
+        return Outcome(signal.path, signal.signal, "duplicate", detail)
+    return Outcome(signal.path, signal.signal, action, detail)
+
+
+def _identifier(ledger: ConsentLedger, user: WhatsAppUser, business_id: str) -> Identifier:
+    """The identifier the ledger knows the person by.
+
+    The first of the payload's identifiers (number, wa_id, BSUIDs) under which the
+    business has a record; else the number a wa_id spells (most are the number in
+    international form), if the business knows it; else the payload's first identifier,
+    under which a new record starts (the item's other identifiers are linked to it
+    afterwards).
+    """
+    candidates = list(user.identifiers())
+    if user.phone is None and user.wa_id is not None and user.wa_id.isdigit():
+        candidates.append(Identifier.parse(f"+{user.wa_id}"))
+    for candidate in candidates:
+        if ledger.find_subject(candidate, business_id=business_id) is not None:
+            return candidate
+    return candidates[0]
+
+
+def _evidence(body: str, *, note: str | None = None) -> Evidence:
+    """The webhook item as a sealed file; never refused for its size (an opt-out is kept)."""
+    return Evidence.from_bytes(
+        body.encode(), file_name="whatsapp-webhook.json", media_type="application/json", text=note
+    )
