@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from consent_ledger.cli import main
 
-from consent_ledger import ConsentLedger
+from consent_ledger.application.catalogue import Catalogue
 from tests.cli.conftest import fails, new_ledger, ok
 from tests.cli.test_cli import ADA, opt_in
 
@@ -115,13 +115,13 @@ def test_a_bulk_check_by_template_looks_its_category_up_once(
     rows = tmp_path / "recipients.csv"
     rows.write_text(f"identifier,template_category\n{ADA},\n{ADA},UTILITY\n{ADA},\n")
     lookups: list[tuple[Any, ...]] = []
-    look_up = ConsentLedger.template_category
+    look_up = Catalogue.template_category
 
-    def counted(ledger: ConsentLedger, *args: Any, **kwargs: Any) -> Any:
+    def counted(catalogue: Catalogue, *args: Any, **kwargs: Any) -> Any:
         lookups.append(args)
-        return look_up(ledger, *args, **kwargs)
+        return look_up(catalogue, *args, **kwargs)
 
-    monkeypatch.setattr(ConsentLedger, "template_category", counted)
+    monkeypatch.setattr(Catalogue, "template_category", counted)
 
     result = runner.invoke(
         main,

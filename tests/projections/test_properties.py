@@ -65,7 +65,7 @@ def test_incremental_view_equals_rebuilt_view_equals_fold(
             subject = ledger.find_subject(identifier, business_id=BUSINESS)
             if subject is None:
                 continue
-            record = ledger._get_record(subject)
+            record = ledger.books.consent_record(subject)
             effects = visible(record.effects(), END_OF_TIME, END_OF_TIME)
             for key in KEYS:
                 folded = base_state(effects, *key)

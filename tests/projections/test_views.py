@@ -99,7 +99,7 @@ def folded(ledger: ConsentLedger) -> dict[Any, Any]:
     for person in PEOPLE:
         subject = ledger.find_subject(person, business_id=BUSINESS)
         assert subject is not None
-        record = ledger._get_record(subject)
+        record = ledger.books.consent_record(subject)
         effects = visible(record.effects(), END_OF_TIME, END_OF_TIME)
         for key in KEYS:
             out[person, key] = base_state(effects, *key)

@@ -89,6 +89,25 @@ class Identifier(NamedTuple):
         return phonenumbers.region_code_for_number(number)
 
 
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def as_identifier(identifier: Identifier | str) -> Identifier:
+    """The identifier to look a person up by.
+
+    A string already in E.164 form skips ``phonenumbers``: a lookup needs no validation
+    (an impossible number finds nobody), and checks at send time must be fast.
+
+    Raises:
+        InvalidIdentifierError: the text is not an identifier of a known kind.
+    """
+    if isinstance(identifier, Identifier):
+        return identifier
+    if _E164.fullmatch(identifier):
+        return Identifier(IdentifierKind.PHONE, identifier)
+    return Identifier.parse(identifier)
+
+
 def _normalise_phone(text: str, region: str | None) -> str:
     try:
         number = phonenumbers.parse(text, region.upper() if region else None)

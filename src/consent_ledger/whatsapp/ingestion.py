@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from consent_ledger.exceptions import ConsentLedgerError, IdentityConflictError, InvalidInputError
 from consent_ledger.model.commands import (
@@ -48,12 +48,71 @@ from consent_ledger.whatsapp.payloads import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
+    from uuid import UUID
 
-    from consent_ledger.ledger import ConsentLedger, Recorded
+    from consent_ledger.application.recording import Recorded
+    from consent_ledger.model.history import SubjectHistory
     from consent_ledger.whatsapp.payloads import AnySignal
 
 PLATFORM_ACTOR = "platform:whatsapp"
+
+
+class Ledger(Protocol):
+    """What ingestion needs of a ledger (:class:`consent_ledger.ConsentLedger` is one)."""
+
+    def record_once(
+        self, command: OptIn | OptOut | RecordPlatformPreference | RecordSignal, *, signal: str
+    ) -> Recorded | None:
+        """Record a command for a signal, at most once; None if the signal was seen."""
+
+    def note_once(self, signal: str) -> bool:
+        """Remember a signal that records nothing; False if it was seen."""
+
+    def link_identifiers(
+        self,
+        business_id: str,
+        identifiers: Sequence[Identifier],
+        *,
+        provenance: Provenance,
+        evidence: Evidence | None = None,
+    ) -> list[Identifier]:
+        """Link identifiers to the one person some of them find; the ones linked now."""
+
+    def find_subject(self, identifier: Identifier | str, *, business_id: str) -> UUID | None:
+        """The subject an identifier finds, if any."""
+
+    def get_history(self, identifier: Identifier | str, *, business_id: str) -> SubjectHistory:
+        """A person's events, personal data opened."""
+
+    def set_template_category(  # noqa: PLR0913 (as the catalogue takes it)
+        self,
+        business_id: str,
+        name: str,
+        language: str,
+        category: TemplateCategory | str,
+        *,
+        effective_at: datetime | None = None,
+        source: str = "operator",
+        previous: TemplateCategory | str | None = None,
+        platform_template_id: str | None = None,
+        signal: str | None = None,
+    ) -> bool:
+        """Record a template's category from a moment on; False for a signal seen."""
+
+    def announce_template_category(  # noqa: PLR0913 (as the catalogue takes it)
+        self,
+        business_id: str,
+        name: str,
+        language: str,
+        category: TemplateCategory | str,
+        *,
+        previous: TemplateCategory | str | None,
+        effective_at: datetime | None,
+        platform_template_id: str | None = None,
+        signal: str | None = None,
+    ) -> bool:
+        """Record an announced change of category; False for a signal seen."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +165,7 @@ class IngestReport:
 
 
 def ingest_whatsapp(
-    ledger: ConsentLedger, body: object, *, business_id: str, keywords: Keywords | None = None
+    ledger: Ledger, body: object, *, business_id: str, keywords: Keywords | None = None
 ) -> IngestReport:
     """Take every item of one webhook body; unreadable items are rejected, the rest taken."""
     batch = _Batch(ledger, business_id, keywords)
@@ -115,7 +174,7 @@ def ingest_whatsapp(
 
 
 def ingest_whatsapp_lines(
-    ledger: ConsentLedger,
+    ledger: Ledger,
     lines: Iterable[str],
     *,
     business_id: str,
@@ -157,7 +216,7 @@ def ingest_whatsapp_lines(
 
 @dataclass
 class _Batch:
-    ledger: ConsentLedger
+    ledger: Ledger
     business_id: str
     keywords: Keywords | None
     report: IngestReport = field(default_factory=IngestReport)
@@ -181,7 +240,7 @@ def _located(where: str, problem: Problem) -> str:
 # One signal.
 
 
-def _take(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
+def _take(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
     """What the signal does; then the person's identifiers it names are linked.
 
     Linking is its own transaction, idempotent: a redelivered item links what a crash
@@ -221,7 +280,7 @@ def _when(signal: AnySignal) -> datetime:
     return signal.occurred_at or datetime.now(UTC)
 
 
-def _act(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
+def _act(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
     match signal:
         case InboundMessage():
             return _inbound(ledger, signal, business_id)
@@ -242,7 +301,7 @@ def _act(ledger: ConsentLedger, signal: AnySignal, business_id: str) -> Outcome:
             return _template(ledger, signal, business_id)
 
 
-def _template(ledger: ConsentLedger, signal: TemplateCategoryUpdate, business_id: str) -> Outcome:
+def _template(ledger: Ledger, signal: TemplateCategoryUpdate, business_id: str) -> Outcome:
     """A completed change of category is in force from then on; an impending one is noted."""
     name, language = signal.template_name, signal.template_language
     before_text = signal.previous_category or "no category recorded"
@@ -281,7 +340,7 @@ def _template(ledger: ConsentLedger, signal: TemplateCategoryUpdate, business_id
     return Outcome(signal.path, signal.signal, action if done else "duplicate", detail)
 
 
-def _inbound(ledger: ConsentLedger, signal: InboundMessage, business_id: str) -> Outcome:
+def _inbound(ledger: Ledger, signal: InboundMessage, business_id: str) -> Outcome:
     keyword = signal.keyword
     if keyword is None:
         detail = f"a {signal.message_type} message, not a keyword"
@@ -318,9 +377,7 @@ def _inbound(ledger: ConsentLedger, signal: InboundMessage, business_id: str) ->
     )
 
 
-def _regrant(
-    ledger: ConsentLedger, signal: InboundMessage, business_id: str, said: str
-) -> OptIn | None:
+def _regrant(ledger: Ledger, signal: InboundMessage, business_id: str, said: str) -> OptIn | None:
     """The opt-in that restores the person's latest WhatsApp grant, if it is still valid.
 
     It grants what that opt-in granted, under its notice, for its sender, until its expiry,
@@ -358,7 +415,7 @@ def _regrant(
 
 
 def _preference(
-    ledger: ConsentLedger,
+    ledger: Ledger,
     signal: MarketingPreference | DeliveryError,
     business_id: str,
     *,
@@ -379,7 +436,7 @@ def _preference(
 
 
 def _record(
-    ledger: ConsentLedger,
+    ledger: Ledger,
     signal: AnySignal,
     command: OptIn | OptOut | RecordPlatformPreference | RecordSignal,
     action: str,
@@ -395,7 +452,7 @@ def _record(
 
 
 def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
-    ledger: ConsentLedger,
+    ledger: Ledger,
     signal: InboundMessage | DeliveryError,
     business_id: str,
     name: str,
@@ -422,13 +479,13 @@ def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
     return _record(ledger, signal, command, action, detail)
 
 
-def _note(ledger: ConsentLedger, signal: AnySignal, detail: str, action: str = "noted") -> Outcome:
+def _note(ledger: Ledger, signal: AnySignal, detail: str, action: str = "noted") -> Outcome:
     if not ledger.note_once(signal.idempotency_key):
         return Outcome(signal.path, signal.signal, "duplicate", detail)
     return Outcome(signal.path, signal.signal, action, detail)
 
 
-def _identifier(ledger: ConsentLedger, user: WhatsAppUser, business_id: str) -> Identifier:
+def _identifier(ledger: Ledger, user: WhatsAppUser, business_id: str) -> Identifier:
     """The identifier the ledger knows the person by.
 
     The first of the payload's identifiers (number, wa_id, BSUIDs) under which the

@@ -1,0 +1,1 @@
+"""The application services ConsentLedger hands each call to, one job each."""

@@ -1,0 +1,370 @@
+"""Send-time decisions: may this message go to this person, and who may a campaign reach.
+
+The rules are in :mod:`consent_ledger.sending.eligibility`; this service finds what they
+are applied to. A check reads current consent from a status view when it is given one
+(one read finds the person, their consent and their stops), and otherwise folds the
+person's record, which is exact at any moment (``at``, ``known_at``). An audience judges
+a view's candidates a page at a time and opens their identifiers for the send.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import islice
+from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVar
+
+from consent_ledger.exceptions import ConsentRuleError, InvalidInputError
+from consent_ledger.model.consent_record import SERVICE_WINDOW
+from consent_ledger.model.identifiers import as_identifier
+from consent_ledger.model.status import END_OF_TIME, base_state, platform_states, visible
+from consent_ledger.model.taxonomy import Channel
+from consent_ledger.model.values import utc_text
+from consent_ledger.sending.eligibility import (
+    CandidatePage,
+    ConsentSource,
+    Reason,
+    RecipientPage,
+    check_request,
+    decide,
+    get_policy,
+    stopping,
+    template_denial,
+)
+from consent_ledger.storage.view_database import PAGE_ROWS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from uuid import UUID
+
+    from consent_ledger.application.books import Books
+    from consent_ledger.application.catalogue import Catalogue
+    from consent_ledger.model.consent_record import ConsentRecord
+    from consent_ledger.model.identifiers import Identifier
+    from consent_ledger.model.status import ConsentState, PlatformState
+    from consent_ledger.model.taxonomy import TemplateCategory
+    from consent_ledger.sending.eligibility import (
+        Candidate,
+        CheckRequest,
+        Decision,
+        Policy,
+        Recipient,
+    )
+
+T = TypeVar("T")
+
+
+class SendOptions(TypedDict, total=False):
+    """What a send may say beyond its business and category (see :meth:`SendingDecisions.check`)."""
+
+    channel: Channel | str
+    sender: str | None
+    template_category: TemplateCategory | str | None
+    policy: str | None
+
+
+class CheckOptions(SendOptions, total=False):
+    """What a check may say beyond a send's options (see :meth:`SendingDecisions.check`)."""
+
+    at: datetime | None
+    known_at: datetime | None
+    in_service_window: bool | None
+    source: ConsentView | None
+    template: tuple[str, str] | None
+
+
+class ConsentView(ConsentSource, Protocol):
+    """A consent source that also finds people: what a check needs of a status view.
+
+    :class:`consent_ledger.projections.ConsentStatusView` is one; a service may pass its
+    own.
+    """
+
+    def consent_by_lookup(
+        self, lookup: bytes, channel: str, category: str, sender: str | None
+    ) -> tuple[UUID | None, ConsentState | None, list[PlatformState]]:
+        """Who ``lookup`` finds, their base state for the key, their marketing stops.
+
+        Returns (None, None, []) when the view knows nobody under ``lookup``.
+        """
+
+
+class SendingDecisions:
+    """Decides sends: one check at a time, or a campaign's audience."""
+
+    def __init__(self, books: Books, catalogue: Catalogue) -> None:
+        """Read ``books``; find templates' categories in ``catalogue``."""
+        self._books = books
+        self._catalogue = catalogue
+
+    def check(  # noqa: PLR0913 (a send has this many facts)
+        self,
+        identifier: Identifier | str,
+        *,
+        business_id: str,
+        category: str,
+        channel: Channel | str = Channel.WHATSAPP,
+        sender: str | None = None,
+        template_category: TemplateCategory | str | None = None,
+        policy: str | None = None,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        in_service_window: bool | None = None,
+        source: ConsentView | None = None,
+        template: tuple[str, str] | None = None,
+    ) -> Decision:
+        """May a message of ``category`` be sent to this person now (or at ``at``)?
+
+        ``in_service_window``: whether a customer service window is open; by default the
+        ledger works it out from the person's record (a message from them to ``sender``,
+        or to any of the business's numbers when ``sender`` is None, in the 24 hours
+        before the send), and only when it could change the answer.
+        ``template``: the (name, language) of the template to send; its category in force
+        at the send (see :meth:`Catalogue.set_template_category`) is the template category.
+        ``template_category`` defaults to the category's own (offers: MARKETING); ``policy``
+        to the channel's default preset (whatsapp-2025 for WhatsApp, consent-only else).
+        ``source`` is where current consent is read, typically a status view that is kept
+        caught up; without it, or with ``at`` or ``known_at``, the person's record is
+        folded on the spot, which is exact at any moment.
+
+        Raises:
+            UnknownCategoryError: the category is not in the taxonomy.
+            UnknownPolicyError: no policy preset has that name.
+            InvalidInputError: the template's category was never recorded, or both a
+                template and a template category were given.
+        """
+        person = as_identifier(identifier)
+        if template is not None:
+            if template_category is not None:
+                msg = "give the template or its category, not both: the ledger knows its category"
+                raise InvalidInputError(msg)
+            template_category = self._catalogue.category_of_send(business_id, template, at)
+        request = check_request(
+            business_id=business_id,
+            category=category,
+            channel=channel,
+            sender=sender,
+            template_category=template_category,
+            at=at or datetime.now(UTC),
+            in_service_window=bool(in_service_window),
+        )
+        chosen = get_policy(policy, request.channel)
+        decision = self._decide(chosen, request, person, source, at=at, known_at=known_at)
+        if in_service_window is None and self._window_may_open(chosen, request, decision):
+            return self._in_service_window(chosen, request, person, decision, known_at)
+        return decision
+
+    def _window_may_open(self, chosen: Policy, request: CheckRequest, decision: Decision) -> bool:
+        """Whether an open service window would turn this denial into an allowance."""
+        return (
+            decision.reason is Reason.NO_CONSENT
+            and decision.subject_id is not None
+            and request.template_category in chosen.service_window_exempt
+        )
+
+    def _in_service_window(
+        self,
+        chosen: Policy,
+        request: CheckRequest,
+        person: Identifier,
+        decision: Decision,
+        known_at: datetime | None,
+    ) -> Decision:
+        """The decision again if the person wrote to the sender in the last 24 hours."""
+        assert decision.subject_id is not None  # noqa: S101 (see _window_may_open)
+        record = self._books.consent_record(decision.subject_id)
+        last = record.last_inbound(request.sender, request.at, known_at or END_OF_TIME)
+        if last is None or request.at - last >= SERVICE_WINDOW:
+            return decision
+        # The person has no consent to this key (that is why the answer was no-consent):
+        # only the window changes, so the rules run again on nothing, not on a new read.
+        return decide(
+            chosen,
+            request._replace(in_service_window=True),
+            subject_id=decision.subject_id,
+            recipient=person,
+            source=NO_CONSENT,
+        )
+
+    def _decide(  # noqa: PLR0913 (a check has this many facts)
+        self,
+        chosen: Policy,
+        request: CheckRequest,
+        person: Identifier,
+        view: ConsentView | None,
+        *,
+        at: datetime | None,
+        known_at: datetime | None,
+    ) -> Decision:
+        lookup = self._books.lookup(request.business_id, person)
+        now = at is None and known_at is None
+        if view is not None and now:
+            # One round trip: the view finds the person and their consent together.
+            subject_id, state, platform = view.consent_by_lookup(
+                lookup, request.channel, request.category, request.sender
+            )
+            if subject_id is not None:
+                prefetched = _Prefetched(state, platform)
+                return decide(
+                    chosen, request, subject_id=subject_id, recipient=person, source=prefetched
+                )
+        subject_id = self._books.recorder.find_subject(lookup)
+        source: ConsentSource = view if view is not None and now else NO_CONSENT
+        if subject_id is not None and (view is None or not now):
+            record = self._books.consent_record(subject_id)
+            source = RecordSource(record, request.at, known_at or datetime.now(UTC))
+        return decide(chosen, request, subject_id=subject_id, recipient=person, source=source)
+
+    def audience(  # noqa: PLR0913 (a send has this many facts)
+        self,
+        candidates: Iterable[Candidate],
+        *,
+        business_id: str,
+        category: str,
+        channel: Channel | str = Channel.WHATSAPP,
+        sender: str | None = None,
+        template_category: TemplateCategory | str | None = None,
+        policy: str | None = None,
+    ) -> Iterator[Recipient]:
+        """The candidates a status view found, judged by ``policy`` now, identifiers opened.
+
+        Yields those a message may be sent to, by the same rules as :meth:`check` (a
+        candidate already has granted consent; expiry, the person's marketing stop and the
+        recipient's country are judged here). A candidate whose data key is gone (erased)
+        is skipped: there is nobody to address. :meth:`audience_pages` does the same a
+        page at a time, in columns (what ``consent-ledger audience`` uses).
+
+        Raises (at once, before anything is yielded):
+            UnknownCategoryError: the category is not in the taxonomy.
+            UnknownPolicyError: no policy preset has that name.
+            ConsentRuleError: the template category cannot go to anyone under the policy
+                (a MARKETING template for a category that is not marketing).
+        """
+        pages = self.audience_pages(
+            map(CandidatePage.of, batched(candidates, PAGE_ROWS)),
+            business_id=business_id,
+            category=category,
+            channel=channel,
+            sender=sender,
+            template_category=template_category,
+            policy=policy,
+        )
+        return (recipient for page in pages for recipient in page.recipients())
+
+    def audience_pages(  # noqa: PLR0913 (a send has this many facts)
+        self,
+        pages: Iterable[CandidatePage],
+        *,
+        business_id: str,
+        category: str,
+        channel: Channel | str = Channel.WHATSAPP,
+        sender: str | None = None,
+        template_category: TemplateCategory | str | None = None,
+        policy: str | None = None,
+    ) -> Iterator[RecipientPage]:
+        """:meth:`audience`, a page of candidates at a time: each page's recipients.
+
+        Raises (at once): as :meth:`audience`.
+        """
+        request = check_request(
+            business_id=business_id,
+            category=category,
+            channel=channel,
+            sender=sender,
+            template_category=template_category,
+            at=datetime.now(UTC),
+            in_service_window=False,
+        )
+        chosen = get_policy(policy, request.channel)
+        denial = template_denial(chosen, request)
+        if denial is not None:
+            raise ConsentRuleError(denial.detail)
+        return self._allowed(pages, chosen, request)
+
+    def _allowed(
+        self, pages: Iterable[CandidatePage], chosen: Policy, request: CheckRequest
+    ) -> Iterator[RecipientPage]:
+        moment = utc_text(request.at)  # candidates' times are text in this form
+        for page in pages:
+            live = [
+                (expires is None or expires > moment)
+                and not (stops and stopping(chosen, request, stops))
+                for expires, stops in zip(page.expires_at, page.marketing, strict=True)
+            ]
+            recipients = self._opened(page if all(live) else page.only(live), chosen)
+            if chosen.recipient_countries is not None:
+                recipients = recipients.in_countries_of(chosen)
+            if recipients.identifiers:
+                yield recipients
+
+    def _opened(self, candidates: CandidatePage, chosen: Policy) -> RecipientPage:
+        """The candidates whose data key is still there, identifiers opened."""
+        hex_ids = [subject_id.replace("-", "") for subject_id in candidates.subject_id]
+        wrapped = self._books.recorder.select_wrapped_keys(hex_ids)
+        if len(wrapped) < len(hex_ids):  # erased: nobody to address
+            candidates = candidates.only(h in wrapped for h in hex_ids)
+            hex_ids = [h for h in hex_ids if h in wrapped]
+        values = self._books.keyring.open_identifiers(
+            hex_ids,
+            [wrapped[h] for h in hex_ids],
+            candidates.identifier_nonce,
+            candidates.identifier_ct,
+        )
+        return RecipientPage(values, candidates, chosen.name)
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Successive lists of up to ``size`` items (itertools.batched arrives in 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class RecordSource:
+    """Consent read from one person's record, as it was at a moment and known at another."""
+
+    def __init__(self, record: ConsentRecord, at: datetime, known_at: datetime) -> None:
+        """Fold ``record``'s effects visible at ``at`` as known at ``known_at``."""
+        self._effects = visible(record.effects(), at, known_at)
+
+    def consent(
+        self, subject_id: UUID, channel: str, category: str, sender: str | None
+    ) -> ConsentState | None:
+        """The base state for one channel, category and sender."""
+        del subject_id  # one record only
+        return base_state(self._effects, channel, category, sender)
+
+    def platform(self, subject_id: UUID) -> list[PlatformState]:
+        """The latest marketing stop or resume per sender."""
+        del subject_id
+        return platform_states(self._effects)
+
+
+class _Prefetched:
+    """A source whose answers for the one person and key asked about have been read."""
+
+    def __init__(self, state: ConsentState | None, platform: list[PlatformState]) -> None:
+        self._state = state
+        self._platform = platform
+
+    def consent(self, *_: object) -> ConsentState | None:
+        """The state read with the lookup."""
+        return self._state
+
+    def platform(self, *_: object) -> list[PlatformState]:
+        """The marketing stops read with it."""
+        return self._platform
+
+
+class _NoConsent:
+    """The source for a person the ledger has never seen."""
+
+    def consent(self, *_: object) -> ConsentState | None:
+        """Nothing."""
+        return None
+
+    def platform(self, *_: object) -> list[PlatformState]:
+        """Nothing."""
+        return []
+
+
+NO_CONSENT = _NoConsent()
