@@ -22,9 +22,12 @@ STDOUT = "-"
 def written(path: Path | str) -> Iterator[BinaryIO]:
     """A binary handle on stdout (``-``), or on a file that appears only when complete.
 
-    The file is written beside ``path`` under a temporary name (mode 0600: exports and
-    dossiers may hold personal data), flushed to disk, then renamed over ``path``; if
-    the block fails, nothing is left behind.
+    A regular file (or a path where nothing is yet) is written beside its target under a
+    temporary name (mode 0600: exports and dossiers may hold personal data), flushed to
+    disk, then renamed over it; if the block fails, nothing is left behind. A symbolic
+    link is followed: its target is written, the link stays. Anything else at the path (a
+    FIFO, a device such as ``/dev/null``, a socket) is written straight into, never
+    replaced.
 
     Raises:
         click.ClickException: the file cannot be written there.
@@ -33,25 +36,54 @@ def written(path: Path | str) -> Iterator[BinaryIO]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    path = Path(path)
+    target = Path(os.path.realpath(path))
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        special = target.exists() and not target.is_file()
     except OSError as e:
-        msg = f"cannot write {path}: {e.strerror or e}"
-        raise click.ClickException(msg) from e
+        raise _cannot_write(path, e) from e
+    writing = _into if special else _replacing
+    with writing(target, shown=Path(path)) as out:
+        yield out
+
+
+@contextlib.contextmanager
+def _into(target: Path, *, shown: Path) -> Iterator[BinaryIO]:
+    """A handle on what is at ``target`` (a FIFO, a device), written straight into."""
+    try:
+        out = target.open("wb")
+    except OSError as e:
+        raise _cannot_write(shown, e) from e
+    with out:
+        try:
+            yield out
+            out.flush()
+        except OSError as e:
+            raise _cannot_write(shown, e) from e
+
+
+@contextlib.contextmanager
+def _replacing(target: Path, *, shown: Path) -> Iterator[BinaryIO]:
+    """A handle on a temporary file that replaces ``target`` when the block completes."""
+    try:
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as e:
+        raise _cannot_write(shown, e) from e
     try:
         with os.fdopen(handle, "wb") as out:
             yield out
             out.flush()
             os.fsync(out.fileno())
-        Path(temporary).replace(path)
+        Path(temporary).replace(target)
     except OSError as e:
         Path(temporary).unlink(missing_ok=True)
-        msg = f"cannot write {path}: {e.strerror or e}"
-        raise click.ClickException(msg) from e
+        raise _cannot_write(shown, e) from e
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _cannot_write(path: Path | str, error: OSError) -> click.ClickException:
+    return click.ClickException(f"cannot write {path}: {error.strerror or error}")
 
 
 @contextlib.contextmanager
