@@ -87,6 +87,12 @@ def _run(
         f"Recorded {recorded.event_type} #{recorded.version} for {command.identifier} "
         f"(subject {recorded.subject_id}){created}"
     )
+    if recorded.left_out:
+        click.echo(
+            f"Note: the person's data key is gone (their personal data was erased): "
+            f"recorded without its {' and '.join(recorded.left_out)}",
+            err=True,
+        )
 
 
 @click.command("opt-in")

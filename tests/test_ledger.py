@@ -18,6 +18,7 @@ from consent_ledger import (
     ConsentLedger,
     ConsentRuleError,
     Evidence,
+    KeyMaterialError,
     NoticeNotFoundError,
     NoticeRuleError,
     OptIn,
@@ -479,6 +480,54 @@ class TestSubjects:
         assert (opted_in.evidence, opted_in.personal_data_erased) == (None, True)
         assert str(opted_in.notice) == "whatsapp-optin@1"  # the facts survive
         assert [c.state for c in status.consents] == [State.GRANTED]
+
+
+class TestAPersonWhoseKeyIsGone:
+    """Erased, or damaged: an opt-out still lands, and nothing may be sent to them."""
+
+    @pytest.fixture
+    def erased(self, ledger_at: tuple[ConsentLedger, str, Path | None]) -> ConsentLedger:
+        ledger, db, key_file = ledger_at
+        ledger.opt_in(opt_in(evidence=Evidence(text="ticked the box")))
+        subject_id = ledger.find_subject(ADA, business_id=BUSINESS)
+        assert subject_id is not None
+        delete_data_key(ledger, subject_id)
+        return ConsentLedger.open(db, key_file=key_file)
+
+    def test_an_opt_out_is_recorded_without_its_personal_data(self, erased: ConsentLedger) -> None:
+        with erased:
+            recorded = erased.opt_out(
+                opt_out(reason="replied STOP", evidence=Evidence(text="the STOP message"))
+            )
+            status = erased.get_status(ADA, business_id=BUSINESS)
+            withdrawal = erased.get_history(ADA, business_id=BUSINESS).entries[-1]
+
+        assert recorded.event_type == "OptedOut"
+        assert recorded.left_out == ("reason", "evidence")
+        assert {c.state for c in status.consents} == {State.WITHDRAWN}
+        assert (withdrawal.reason, withdrawal.evidence) == (None, None)
+
+    def test_a_marketing_stop_is_recorded_too(self, erased: ConsentLedger) -> None:
+        with erased:
+            recorded = erased.record_platform_preference(
+                RecordPlatformPreference(business_id=BUSINESS, identifier=ADA, stopped=True)
+            )
+
+        assert (recorded.event_type, recorded.left_out) == ("PlatformMarketingStopped", ())
+
+    def test_an_opt_in_is_refused(self, erased: ConsentLedger) -> None:
+        with erased, pytest.raises(KeyMaterialError, match="is gone"):
+            erased.opt_in(opt_in())
+
+    def test_no_send_is_allowed_though_consent_stands(self, erased: ConsentLedger) -> None:
+        with erased:
+            decision = erased.check(ADA, business_id=BUSINESS, category="offers")
+            now = datetime.now(UTC)
+            folded = erased.check(ADA, business_id=BUSINESS, category="offers", at=now)
+
+        assert (decision.allowed, str(decision.reason)) == (False, "erased")
+        assert (folded.allowed, str(folded.reason)) == (False, "erased")
+        assert decision.event_type == "OptedIn"  # the consent it would have rested on
 
 
 def delete_data_key(ledger: ConsentLedger, subject_id: uuid.UUID) -> None:

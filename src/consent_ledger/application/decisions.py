@@ -26,6 +26,7 @@ from consent_ledger.sending.eligibility import (
     RecipientPage,
     check_request,
     decide,
+    erased,
     get_policy,
     stopping,
     template_denial,
@@ -150,8 +151,18 @@ class SendingDecisions:
         chosen = get_policy(policy, request.channel)
         decision = self._decide(chosen, request, person, source, at=at, known_at=known_at)
         if in_service_window is None and self._window_may_open(chosen, request, decision):
-            return self._in_service_window(chosen, request, person, decision, known_at)
+            decision = self._in_service_window(chosen, request, person, decision, known_at)
+        if decision.allowed and not self._addressable(decision.subject_id):
+            return erased(decision)
         return decision
+
+    def _addressable(self, subject_id: UUID | None) -> bool:
+        """Whether the person's data key is there: a person whose key is gone gets nothing.
+
+        Read from the store on every allowed check, not from the key cache: a key destroyed
+        by another process must stop sends at once.
+        """
+        return subject_id is None or self._books.recorder.select_wrapped_key(subject_id) is not None
 
     def _window_may_open(self, chosen: Policy, request: CheckRequest, decision: Decision) -> bool:
         """Whether an open service window would turn this denial into an allowance."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from consent_ledger.exceptions import KeyMaterialError
 from consent_ledger.model.commands import (
     ChangeCategories,
     ConfirmOptIn,
@@ -42,6 +43,8 @@ class Recorded:
     event_type: str
     recorded_at: datetime
     new_subject: bool
+    left_out: tuple[str, ...] = ()
+    """Personal data not recorded because the person's data key is gone ("reason", ...)."""
 
 
 class Recording:
@@ -130,15 +133,36 @@ class Recording:
             if signal is not None and self._books.recorder.is_ingested(signal):
                 return None
             record, new_subject = self._books.load_or_start(command.business_id, command.identifier)
-            change(record, self._books.sealer(record))
+            seal, left_out = self._sealer(command, record)
+            change(record, seal)
             self._books.save(
                 record,
                 new_subjects=[new_subject] if new_subject else [],
                 signals=[signal] if signal is not None else [],
             )
-            return _recorded(record, new_subject=new_subject is not None)
+            return _recorded(record, new_subject=new_subject is not None, left_out=left_out)
 
         return self._books.until_saved(f"the consent record of {command.identifier}", attempt)
+
+    def _sealer(self, command: ConsentCommand, record: ConsentRecord) -> tuple[Seal, list[str]]:
+        """How the change seals personal data, and what it left out for want of a key.
+
+        A withdrawal is never refused: when the person's data key is gone (erased, or
+        damaged), an opt-out or a marketing stop is recorded without its personal data
+        (reason, evidence), and the purposes left out are listed. Anything else fails.
+        """
+        left_out: list[str] = []
+        try:
+            return self._books.sealer(record), left_out
+        except KeyMaterialError:
+            if not isinstance(command, OptOut | RecordPlatformPreference):
+                raise
+
+        def leave_out(value: object, purpose: str) -> None:
+            if value is not None:
+                left_out.append(purpose)
+
+        return leave_out, left_out
 
     def _opting_in(self, command: OptIn) -> Change:
         notice = self._catalogue.get_notice(command.business_id, *command.notice)
@@ -237,7 +261,7 @@ def _preferring(command: RecordPlatformPreference) -> Change:
     return change
 
 
-def _recorded(record: ConsentRecord, *, new_subject: bool) -> Recorded:
+def _recorded(record: ConsentRecord, *, new_subject: bool, left_out: list[str]) -> Recorded:
     last = record.changes[-1]
     return Recorded(
         subject_id=record.id,
@@ -245,4 +269,5 @@ def _recorded(record: ConsentRecord, *, new_subject: bool) -> Recorded:
         event_type=type(last).__name__,
         recorded_at=last.timestamp,
         new_subject=new_subject,
+        left_out=tuple(left_out),
     )

@@ -57,6 +57,7 @@ class Reason(StrEnum):
     PLATFORM_MARKETING_STOP = "platform-marketing-stop"
     COUNTRY_NOT_ALLOWED = "country-not-allowed"
     TEMPLATE_CATEGORY_MISMATCH = "template-category-mismatch"
+    ERASED = "erased"
 
 
 _DENIED_BY_STATE = {
@@ -350,6 +351,12 @@ def decide(
     return _decision(
         policy, request, Reason.CONSENTED, detail, subject_id=subject_id, rests_on=state
     )
+
+
+def erased(decision: Decision) -> Decision:
+    """``decision`` denied: the person's data key is gone, so nothing may go to them."""
+    detail = "the person's personal data was erased (their data key is gone): nobody to address"
+    return decision._replace(allowed=False, reason=Reason.ERASED, detail=detail)
 
 
 def country_allowed(policy: Policy, recipient: Identifier) -> bool:

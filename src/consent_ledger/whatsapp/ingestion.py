@@ -22,7 +22,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from consent_ledger.exceptions import ConsentLedgerError, IdentityConflictError, InvalidInputError
+from consent_ledger.exceptions import (
+    ConsentLedgerError,
+    IdentityConflictError,
+    InvalidInputError,
+    KeyMaterialError,
+)
 from consent_ledger.model.commands import (
     Evidence,
     OptIn,
@@ -259,7 +264,7 @@ def _take(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
             ),
             evidence=_evidence(signal.evidence),
         )
-    except IdentityConflictError as e:
+    except (IdentityConflictError, KeyMaterialError) as e:
         return dataclasses.replace(outcome, detail=f"{outcome.detail}; for review: {e}")
     if not linked:
         return outcome
