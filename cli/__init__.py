@@ -28,15 +28,21 @@ from pydantic import ValidationError
 
 from consent_ledger import ConsentLedgerError
 
+INTERRUPTED = 130
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+_FIELD_WORDS = {"text": "the notice's text", "identifier": "the identifier"}
+"""Fields whose option is not named after them; the others read as ``--field-name``."""
+
+
 def describe(error: ValidationError) -> str:
-    """One line naming each invalid field and what is wrong with it."""
+    """One line naming each invalid value, as the command line spells it, and what is wrong."""
     problems = []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "input"
-        problems.append(f"{field}: {item['msg']}")
+        field = str(item["loc"][0]) if item["loc"] else ""
+        name = _FIELD_WORDS.get(field) or (f"--{field.replace('_', '-')}" if field else "input")
+        problems.append(f"{name}: {item['msg']}")
     return "; ".join(problems)
 
 
@@ -51,6 +57,11 @@ class LedgerGroup(click.Group):
             raise click.ClickException(str(e)) from e
         except ValidationError as e:
             raise click.ClickException(describe(e)) from e
+        except KeyboardInterrupt:
+            # What a shell reports for SIGINT (128 + 2); every write is one transaction,
+            # so an interrupted command has written whole events or none.
+            click.echo("Interrupted", err=True)
+            ctx.exit(INTERRUPTED)
 
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)

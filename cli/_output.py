@@ -165,10 +165,10 @@ def _every(name: str) -> str:
 
 def _status_caption(status: SubjectStatus) -> str:
     now = datetime.now(UTC)
-    when = "now" if (now - status.at).total_seconds() < 1 else f"at {short_time(status.at)}"
+    when = "now" if abs((now - status.at).total_seconds()) < 1 else f"at {short_time(status.at)}"
     known = (
         ""
-        if (now - status.known_at).total_seconds() < 1
+        if abs((now - status.known_at).total_seconds()) < 1
         else f", as the ledger knew it at {short_time(status.known_at)}"
     )
     return (

@@ -30,7 +30,9 @@ def view_db_option(command: F) -> F:
 def caught_up(log: EventLog, view_db: str | None, db: str, view_class: type[V]) -> V:
     """The view of ``view_class`` in ``view_db`` (default ``db``), caught up with ``log``."""
     ctx = click.get_current_context()
-    database = ctx.with_resource(contextlib.closing(open_view_database(view_db or db)))
+    # A --view-db that is not there is a typo or a view never built: say so, make nothing.
+    opened = open_view_database(view_db or db, create=view_db is None)
+    database = ctx.with_resource(contextlib.closing(opened))
     [view] = open_views(database, [view_class.name])
     assert isinstance(view, view_class)  # noqa: S101 (open_views made it from its name)
     catch_up(log, view)

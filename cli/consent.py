@@ -164,8 +164,13 @@ def opt_out(**options: Any) -> None:
             --reason "replied STOP"
     """
     categories = split_names(options.pop("categories"))
-    if options.pop("all_categories") == bool(categories):
-        msg = "give the categories withdrawn (--category) or --all, not both"
+    every = options.pop("all_categories")
+    if every == bool(categories):
+        msg = (
+            "give the categories withdrawn (--category) or --all, not both"
+            if every
+            else "say what is withdrawn: --category CAT (repeatable) or --all"
+        )
         raise click.UsageError(msg)
     options["categories"] = categories or None
     if options.pop("all_channels"):

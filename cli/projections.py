@@ -37,10 +37,10 @@ def views_option(command: F) -> F:
 
 @contextlib.contextmanager
 def _opened(
-    db: str, view_db: str | None, names: tuple[str, ...]
+    db: str, view_db: str | None, names: tuple[str, ...], *, create: bool = True
 ) -> Iterator[tuple[EventLog, list[View]]]:
     with EventLog.open(db) as log:
-        database = open_view_database(view_db or db)
+        database = open_view_database(view_db or db, create=create or view_db is None)
         try:
             yield log, open_views(database, names or None)
         finally:
@@ -77,7 +77,7 @@ def status(
         consent-ledger projections status
     """
     del key_file
-    with _opened(db, view_db, names) as (log, views):
+    with _opened(db, view_db, names, create=False) as (log, views):
         head = log.head()
         rows = [
             {

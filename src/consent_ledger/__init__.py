@@ -18,6 +18,7 @@ from consent_ledger.exceptions import (
     StoreUnavailableError,
     SubjectNotFoundError,
     UnknownCategoryError,
+    ViewDatabaseError,
     WrongKeyError,
 )
 from consent_ledger.ledger import BusinessInfo, ConsentLedger, KeyLocation, Recorded
@@ -90,5 +91,6 @@ __all__ = [
     "SubjectStatus",
     "TemplateCategory",
     "UnknownCategoryError",
+    "ViewDatabaseError",
     "WrongKeyError",
 ]

@@ -31,6 +31,10 @@ class StoreUnavailableError(ConsentLedgerError):
     """The database server could not be reached."""
 
 
+class ViewDatabaseError(ConsentLedgerError):
+    """The database the views live in is not there, or cannot be opened."""
+
+
 class KeyMaterialError(ConsentLedgerError):
     """The ledger's master key is missing, unreadable, or not this ledger's key."""
 

@@ -18,6 +18,7 @@ decisions (check, audience). The services share one :class:`~.application.books.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Unpack, cast
 from uuid import UUID
 
@@ -47,7 +48,6 @@ from consent_ledger.storage.view_database import open_view_database
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
-    from pathlib import Path
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from eventsourcing.persistence import Mapper
@@ -138,7 +138,7 @@ class ConsentLedger(Application[UUID]):
         cls,
         db: str | Path,
         *,
-        key_file: Path | None = None,
+        key_file: str | Path | None = None,
         master_key: MasterKey | None = None,
         business: RegisterBusiness | None = None,
     ) -> tuple[ConsentLedger, KeyLocation]:
@@ -154,7 +154,7 @@ class ConsentLedger(Application[UUID]):
         """
         store = parse_store(db)
         store.prepare_new()
-        master, location = new_key(store, key_file, master_key)
+        master, location = new_key(store, _path(key_file), master_key)
         ledger_id = str(uuid7())
         if location.file is not None:
             write_key_file(location.file, ledger_id, master)
@@ -184,7 +184,11 @@ class ConsentLedger(Application[UUID]):
 
     @classmethod
     def open(
-        cls, db: str | Path, *, key_file: Path | None = None, master_key: MasterKey | None = None
+        cls,
+        db: str | Path,
+        *,
+        key_file: str | Path | None = None,
+        master_key: MasterKey | None = None,
     ) -> ConsentLedger:
         """Open an existing ledger with its master key (see :mod:`.privacy.key_location`).
 
@@ -196,7 +200,7 @@ class ConsentLedger(Application[UUID]):
         """
         store = parse_store(db)
         store.check_is_ledger()
-        key_ledger_id, master, location = find_key(store, key_file, master_key)
+        key_ledger_id, master, location = find_key(store, _path(key_file), master_key)
         ledger = cls(env=store.env(create=False), keyring=KeyRing(master), store=store)
         try:
             meta = ledger.ledger_recorder.select_meta()
@@ -455,3 +459,7 @@ class ConsentLedger(Application[UUID]):
         return self.sending.audience_pages(
             pages, business_id=business_id, category=category, **options
         )
+
+
+def _path(value: str | Path | None) -> Path | None:
+    return Path(value) if value is not None else None

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from consent_ledger.cli import main
 
+from consent_ledger import ConsentLedger
 from tests.cli.conftest import NOTICE_TEXT, fails, new_ledger, ok
 from tests.conftest import StoreFactory
 
@@ -387,9 +388,109 @@ class TestBadInput:
         )
 
     def test_opt_out_needs_categories_or_all(self, db: str, runner: CliRunner) -> None:
-        result = fails(runner, "opt-out", ADA, "--db", db, "--method", "api", code=2)
+        neither = fails(runner, "opt-out", ADA, "--db", db, "--method", "api", code=2)
+        both = fails(
+            runner, "opt-out", ADA, "--db", db, "--method", "api", "-c", "offers", "--all", code=2
+        )
 
-        assert "give the categories withdrawn (--category) or --all" in result.stderr
+        assert "say what is withdrawn: --category CAT (repeatable) or --all" in neither.stderr
+        assert "not both" not in neither.stderr
+        assert "give the categories withdrawn (--category) or --all, not both" in both.stderr
+
+    def test_a_too_long_notice_names_the_text_not_a_field(self, db: str, runner: CliRunner) -> None:
+        text = "Acme Outfitters " * 7000
+        result = fails(
+            runner,
+            *("notice", "publish", "long", "--db", db, "--language", "en", "-c", "offers"),
+            input=text,
+        )
+
+        assert result.stderr == (
+            "Error: the notice's text: String should have at most 100000 characters\n"
+        )
+
+    def test_times_in_messages_read_as_the_ledger_writes_them(
+        self, db: str, runner: CliRunner
+    ) -> None:
+        result = fails(
+            runner,
+            *("opt-out", ADA, "--all", "--db", db, "--method", "api"),
+            *("--occurred-at", "2999-01-01T10:30:00.123456+02:00"),
+        )
+
+        assert result.stderr == (
+            "Error: the decision is dated 2999-01-01T08:30:00Z, which is in the future: "
+            "record decisions that have happened\n"
+        )
+
+    def test_a_long_bad_identifier_is_not_echoed_whole(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "status", "1" * 100_000, "--db", db)
+
+        assert len(result.stderr) < 300
+        assert "(100,000 characters)" in result.stderr
+
+    def test_a_local_number_without_its_area_code(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "opt-out", "+1 555 0100", "--all", "--db", db, "--method", "api")
+
+        assert "is a local number, dialled without its area code" in result.stderr
+
+    def test_a_status_in_the_future_is_not_captioned_now(self, db: str, runner: CliRunner) -> None:
+        opt_in(runner, db)
+
+        result = ok(runner, "status", ADA, "--db", db, "--at", "2030-01-01")
+
+        assert result.stdout.startswith(
+            "Consent of +447700900123 towards acme at 2030-01-01T00:00:00Z"
+        )
+
+    def test_a_view_db_that_is_not_there_is_not_made(
+        self, db: str, runner: CliRunner, tmp_path: Path
+    ) -> None:
+        typo = tmp_path / "vews.db"
+
+        checked = fails(runner, "check", ADA, "-c", "offers", "--db", db, "--view-db", str(typo))
+        status = fails(runner, "projections", "status", "--db", db, "--view-db", str(typo))
+
+        assert checked.stderr == (
+            f"Error: no view database at {typo}: make it with "
+            f"consent-ledger projections catch-up --view-db {typo}\n"
+        )
+        assert status.stderr == checked.stderr
+        assert not typo.exists()
+
+    @pytest.mark.parametrize("kind", ["missing folder", "not a database"])
+    def test_a_view_db_that_cannot_be_opened(
+        self, db: str, runner: CliRunner, tmp_path: Path, kind: str
+    ) -> None:
+        path = tmp_path / "no" / "views.db"
+        if kind == "not a database":
+            path = tmp_path / "views.db"
+            path.write_bytes(b"\x00not sqlite" * 100)
+
+        result = fails(runner, "projections", "catch-up", "--db", db, "--view-db", str(path))
+
+        assert result.stderr.startswith(f"Error: cannot open {path} as the views' SQLite database")
+
+    def test_an_unreachable_postgres_keeps_psycopgs_reason(self, runner: CliRunner) -> None:
+        result = fails(runner, "status", ADA, "--db", "postgresql://nobody@127.0.0.1:1/none")
+
+        assert result.stderr.startswith("Error: cannot connect to postgresql://nobody@127.0.0.1:1/")
+        assert "Connection refused" in result.stderr
+        assert "Is the server running" in result.stderr
+        assert result.stderr.count("\n") == 1
+
+    def test_ctrl_c_exits_130(
+        self, db: str, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def interrupted(*_: object, **__: object) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(ConsentLedger, "get_status", interrupted)
+
+        result = runner.invoke(main, ["status", ADA, "--db", db])
+
+        assert result.exit_code == 130
+        assert result.stderr == "Interrupted\n"
 
     def test_an_unknown_method_is_a_usage_error(self, db: str, runner: CliRunner) -> None:
         result = fails(

@@ -21,7 +21,15 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, mode
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.identifiers import Identifier
 from consent_ledger.model.taxonomy import Channel, LegalBasis, Method
-from consent_ledger.model.values import Actor, Categories, Immutable, Language, Provenance, Slug
+from consent_ledger.model.values import (
+    Actor,
+    Categories,
+    Immutable,
+    Language,
+    Provenance,
+    Slug,
+    utc_seconds,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -196,7 +204,7 @@ class ConsentCommand(Command):
     def _check_not_in_future(self) -> Self:
         if self.occurred_at > now() + CLOCK_SKEW:
             msg = (
-                f"occurred_at {self.occurred_at.isoformat()} is in the future: "
+                f"the decision is dated {utc_seconds(self.occurred_at)}, which is in the future: "
                 "record decisions that have happened"
             )
             raise InvalidInputError(msg)

@@ -11,7 +11,7 @@ Personal data never appears here in clear: the application seals it (see
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import AwareDatetime, Field
@@ -31,11 +31,12 @@ from consent_ledger.model.status import (
     visible,
 )
 from consent_ledger.model.taxonomy import Channel, LegalBasis
-from consent_ledger.model.values import (  # noqa: TC001 (pydantic reads them at runtime)
+from consent_ledger.model.values import (
     Categories,
     NoticeRef,
     Provenance,
     Sealed,
+    utc_seconds,
 )
 
 if TYPE_CHECKING:
@@ -327,7 +328,7 @@ class ConsentRecord(Aggregate):
             if state is None or state.state is not State.PENDING:
                 msg = (
                     f"no opt-in for {category} on {channel} awaited confirmation at "
-                    f"{at.astimezone(UTC).isoformat()}: confirm what an opt-in asked to confirm"
+                    f"{utc_seconds(at)}: confirm what an opt-in asked to confirm"
                 )
                 raise ConsentRuleError(msg)
         self.trigger_event(
@@ -498,8 +499,8 @@ def check_expiry(occurred_at: datetime, expires_at: datetime | None) -> None:
     """
     if expires_at is not None and expires_at <= occurred_at:
         msg = (
-            f"the grant would expire ({expires_at.astimezone(UTC).isoformat()}) "
-            f"no later than it was given ({occurred_at.astimezone(UTC).isoformat()})"
+            f"the grant would expire ({utc_seconds(expires_at)}) "
+            f"no later than it was given ({utc_seconds(occurred_at)})"
         )
         raise ConsentRuleError(msg)
 

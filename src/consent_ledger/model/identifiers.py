@@ -113,14 +113,26 @@ def _normalise_phone(text: str, region: str | None) -> str:
         number = phonenumbers.parse(text, region.upper() if region else None)
     except phonenumbers.NumberParseException as e:
         hint = "" if region else "; write it with its country code (+44 ...) or give a region"
-        msg = f"cannot read {text!r} as a phone number ({_reason(e)}){hint}"
+        msg = f"cannot read {_shown(text)} as a phone number ({_reason(e)}){hint}"
         raise InvalidIdentifierError(msg) from None
     # Possible (right length for its country) rather than valid (in an allocated range):
     # number metadata lags new allocations, and an opt-out must never be refused for that.
-    if not phonenumbers.is_possible_number(number):
-        msg = f"{text!r} is not a possible phone number for its country (wrong length)"
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        msg = (
+            f"{_shown(text)} is a local number, dialled without its area code: "
+            "write the whole number"
+        )
+        raise InvalidIdentifierError(msg)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
+        msg = f"{_shown(text)} is not a possible phone number for its country (wrong length)"
         raise InvalidIdentifierError(msg)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """The text as an error message quotes it: whole if short, else its start."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 def _reason(error: phonenumbers.NumberParseException) -> str:
@@ -137,7 +149,7 @@ def _reason(error: phonenumbers.NumberParseException) -> str:
 def _normalise_wa_id(text: str) -> str:
     digits = _SEPARATORS.sub("", text).removeprefix("+")
     if not _WA_ID.fullmatch(digits):
-        msg = f"{text!r} is not a WhatsApp id (wa_id): expected 5 to 20 digits"
+        msg = f"{_shown(text)} is not a WhatsApp id (wa_id): expected 5 to 20 digits"
         raise InvalidIdentifierError(msg)
     return digits
 
@@ -146,7 +158,7 @@ def _normalise_bsuid(text: str) -> str:
     match = _BSUID.fullmatch(text)
     if match is None:
         msg = (
-            f"{text!r} is not a business-scoped user id: expected a country code, a dot "
+            f"{_shown(text)} is not a business-scoped user id: expected a country code, a dot "
             "and up to 128 letters or digits (e.g. GB.1502576394655843)"
         )
         raise InvalidIdentifierError(msg)
@@ -157,6 +169,6 @@ def _normalise_email(text: str) -> str:
     # Matching, not deliverability: the ledger needs one spelling per address.
     address = text.lower()
     if not _EMAIL.fullmatch(address) or len(address) > 254:  # noqa: PLR2004 (RFC 5321)
-        msg = f"{text!r} is not an e-mail address"
+        msg = f"{_shown(text)} is not an e-mail address"
         raise InvalidIdentifierError(msg)
     return address

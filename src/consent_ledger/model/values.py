@@ -12,6 +12,11 @@ from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.taxonomy import Method, check_categories
 
 
+def utc_seconds(moment: datetime) -> str:
+    """A moment as messages write it: UTC, to the second (``2026-11-24T10:30:00Z``)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def utc_text(moment: datetime) -> str:
     """A time as the ledger writes it as text: UTC ISO 8601 with microseconds and ``Z``.
 

@@ -27,7 +27,7 @@ from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.identifiers import Identifier, IdentifierKind
 from consent_ledger.model.status import PlatformState, State, expire, marketing_stop
 from consent_ledger.model.taxonomy import CATEGORIES, Channel, TemplateCategory, check_categories
-from consent_ledger.model.values import Immutable
+from consent_ledger.model.values import Immutable, utc_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -441,4 +441,4 @@ _ALLOWING = frozenset({Reason.CONSENTED, Reason.SERVICE_WINDOW})
 
 
 def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_seconds(moment)

@@ -190,8 +190,7 @@ class PostgresStore:
                 autocommit=True,
             )
         except psycopg.OperationalError as e:
-            reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-            msg = f"cannot connect to {self}: {reason}"
+            msg = f"cannot connect to {self}: {connection_failure(e)}"
             raise StoreUnavailableError(msg) from None
 
     def _has_ledger(self, connection: psycopg.Connection[tuple[object, ...]]) -> bool:
@@ -266,3 +265,14 @@ def parse_store(db: str | Path) -> Store:
         dbname=dbname,
         schema=query.get("schema", ["public"])[0],
     )
+
+
+def connection_failure(error: Exception) -> str:
+    """The reason psycopg gives for a failed connection, on one line.
+
+    Its message is several lines: the reason ('connection to server at "host", port 5999
+    failed: Connection refused'), then hints ('Is the server running ...?'). Keep the
+    reason, and the hints after it, joined.
+    """
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from consent_ledger.exceptions import ViewDatabaseError
 from consent_ledger.storage.stores import PostgresStore, SQLiteStore, Store, parse_store
 
 if TYPE_CHECKING:
@@ -119,14 +120,29 @@ class _SQLiteCursor(Cursor):
 class SQLiteViewDatabase(ViewDatabase):
     """Views in an SQLite file (WAL; may be the ledger's own file)."""
 
-    def __init__(self, path: Path) -> None:
-        """Open (or create) the file."""
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """Open the file; create it only if ``create``.
+
+        Raises:
+            ViewDatabaseError: there is no file and ``create`` is false, or the path is not
+                an SQLite database (or its folder is missing).
+        """
         super().__init__()
         self.path = path
-        self._connection = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, timeout=30
-        )
-        self._connection.execute("PRAGMA journal_mode=WAL")
+        if not create and not path.exists():
+            msg = (
+                f"no view database at {path}: make it with "
+                f"consent-ledger projections catch-up --view-db {path}"
+            )
+            raise ViewDatabaseError(msg)
+        try:
+            self._connection = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as e:  # a folder that is missing, a file of another kind
+            msg = f"cannot open {path} as the views' SQLite database: {e}"
+            raise ViewDatabaseError(msg) from None
         # Views are rebuilt from the log: after a power loss a view may lose its last
         # transactions, rows and position together, and catch up again.
         self._connection.execute("PRAGMA synchronous=NORMAL")
@@ -269,9 +285,15 @@ class PostgresViewDatabase(ViewDatabase):
         return str(self.store)
 
 
-def open_view_database(db: str | Path | Store) -> ViewDatabase:
-    """The database named by a ``--view-db`` (or ``--db``) value, or a ledger's store."""
+def open_view_database(db: str | Path | Store, *, create: bool = True) -> ViewDatabase:
+    """The database named by a ``--view-db`` (or ``--db``) value, or a ledger's store.
+
+    ``create``: make an SQLite file that is not there yet (else that is an error).
+
+    Raises:
+        ViewDatabaseError: the database is not there (or not one) and is not to be made.
+    """
     store = db if isinstance(db, (SQLiteStore, PostgresStore)) else parse_store(db)
     if isinstance(store, PostgresStore):
         return PostgresViewDatabase(store)
-    return SQLiteViewDatabase(Path(store.path))
+    return SQLiteViewDatabase(Path(store.path), create=create)
