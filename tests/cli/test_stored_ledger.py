@@ -32,6 +32,7 @@ def db(tmp_path: Path) -> str:
     """A copy of the stored ledger (reading catches views up, which writes)."""
     for name in ("ledger.db", "ledger.db.key", "ledger.pub", "first.note", "second.note"):
         shutil.copy(WRITTEN / name, tmp_path / name)
+    (tmp_path / "ledger.db.key").chmod(0o600)  # git keeps 0644; the ledger refuses that
     return str(tmp_path / "ledger.db")
 
 
