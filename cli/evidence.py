@@ -16,7 +16,7 @@ from consent_ledger.evidence.checkpoint import VerifierKey, parse_verifier_key
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-    from consent_ledger.evidence.integrity import Verification
+    from consent_ledger.evidence.verification import Verification
 
 
 @click.command()

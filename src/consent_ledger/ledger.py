@@ -100,7 +100,8 @@ if TYPE_CHECKING:
     from eventsourcing.utils import EnvType
 
     from consent_ledger.evidence.checkpoint import VerifierKey
-    from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence, Verification
+    from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence
+    from consent_ledger.evidence.verification import Verification
     from consent_ledger.model.commands import (
         ChangeCategories,
         ConfirmOptIn,
