@@ -37,6 +37,19 @@ _FILTERS = (
     "recorded_to",
 )
 
+_TABLE_COLUMNS = (  # audit's table: one event a row
+    "#",
+    "event",
+    "occurred",
+    "recorded",
+    "business",
+    "subject",
+    "channel",
+    "categories",
+    "method",
+    "notice",
+)
+
 
 def event_filters(command: F) -> F:
     """The filters ``audit`` and ``export`` share, handed to the command as ``query``.
@@ -131,6 +144,11 @@ def audit(  # noqa: PLR0913 (one parameter per option)
             limit=limit,
         )
         rows = list(view.query(query))
+    _write_rows(rows, output_format)
+
+
+def _write_rows(rows: list[AuditRow], output_format: str) -> None:
+    """The matching events as JSON, CSV or a table."""
     if output_format == "json":
         write_json([audit_json(r) for r in rows])
     elif output_format == "csv":
@@ -143,44 +161,27 @@ def audit(  # noqa: PLR0913 (one parameter per option)
             ),
         )
     else:
-        write_table(
-            (
-                "#",
-                "event",
-                "occurred",
-                "recorded",
-                "business",
-                "subject",
-                "channel",
-                "categories",
-                "method",
-                "notice",
-            ),
+        write_table(_TABLE_COLUMNS, [_table_row(r) for r in rows], empty="(no events match)")
+
+
+def _table_row(r: AuditRow) -> tuple[str, ...]:
+    """One event as a row of the table: ``-`` for what it does not have."""
+    return (
+        str(r.position),
+        r.event_type if r.stream_type == "ConsentRecord" else f"{r.stream_type}.{r.event_type}",
+        short_time(r.occurred_at),
+        short_time(r.recorded_at),
+        r.business_id or "-",
+        str(r.subject_id) if r.subject_id else "-",
+        r.channel or "-",
+        " ".join(
             [
-                (
-                    str(r.position),
-                    r.event_type
-                    if r.stream_type == "ConsentRecord"
-                    else f"{r.stream_type}.{r.event_type}",
-                    short_time(r.occurred_at),
-                    short_time(r.recorded_at),
-                    r.business_id or "-",
-                    str(r.subject_id) if r.subject_id else "-",
-                    r.channel or "-",
-                    " ".join(
-                        [
-                            *(f"+{c}" for c in r.granted),
-                            *(f"-{c}" for c in r.withdrawn),
-                            *(f"confirmed:{c}" for c in r.confirmed),
-                        ]
-                    )
-                    or "-",
-                    r.method or "-",
-                    f"{r.notice_id}@{r.notice_version}"
-                    if r.notice_version
-                    else (r.notice_id or "-"),
-                )
-                for r in rows
-            ],
-            empty="(no events match)",
+                *(f"+{c}" for c in r.granted),
+                *(f"-{c}" for c in r.withdrawn),
+                *(f"confirmed:{c}" for c in r.confirmed),
+            ]
         )
+        or "-",
+        r.method or "-",
+        f"{r.notice_id}@{r.notice_version}" if r.notice_version else (r.notice_id or "-"),
+    )

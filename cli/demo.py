@@ -73,6 +73,18 @@ def demo(db: Path | None) -> None:
 
 def _build(ledger: ConsentLedger, now: datetime) -> datetime:
     """Record the story; return a moment between the timely records and a late one."""
+    _publish_notices(ledger)
+    _opt_ins(ledger, now)
+    _changes_of_mind(ledger, now)
+    time.sleep(0.01)
+    before_late_entry = datetime.now(UTC)
+    time.sleep(0.01)
+    _late_entry(ledger, now)
+    return before_late_entry
+
+
+def _publish_notices(ledger: ConsentLedger) -> None:
+    """Acme's notices: English (two versions) and Italian."""
     _say("Acme Outfitters publishes its opt-in notices")
     for notice_id, language, categories, text in (
         ("whatsapp-optin", "en", ("order-updates", "offers", "back-in-stock"), NOTICE_EN_V1),
@@ -98,6 +110,9 @@ def _build(ledger: ConsentLedger, now: datetime) -> datetime:
             f"published {version.notice_id}@{version.version} ({version.content_hash[:19]}...)"
         )
 
+
+def _opt_ins(ledger: ConsentLedger, now: datetime) -> None:
+    """Ada and Bruno opt in, 30 and 20 days ago."""
     _say("Ada opts in at checkout, 30 days ago: order updates and offers")
     _record(
         ledger.opt_in,
@@ -128,6 +143,10 @@ def _build(ledger: ConsentLedger, now: datetime) -> datetime:
             evidence=Evidence(text="Customer tapped 'Yes, keep me posted' under the notice."),
         ),
     )
+
+
+def _changes_of_mind(ledger: ConsentLedger, now: datetime) -> None:
+    """Ada changes her categories; Bruno replies STOP."""
     _say("Ada changes her mind in the preference centre, 10 days ago: recommendations, no offers")
     _record(
         ledger.change_categories,
@@ -154,9 +173,10 @@ def _build(ledger: ConsentLedger, now: datetime) -> datetime:
             evidence=Evidence(text="STOP"),
         ),
     )
-    time.sleep(0.01)
-    before_late_entry = datetime.now(UTC)
-    time.sleep(0.01)
+
+
+def _late_entry(ledger: ConsentLedger, now: datetime) -> None:
+    """Chiara's paper form, signed 25 days ago, entered only now (and since expired)."""
     _say("Chiara's paper form from the shop, signed 25 days ago, is entered only now")
     _record(
         ledger.opt_in,
@@ -174,7 +194,6 @@ def _build(ledger: ConsentLedger, now: datetime) -> datetime:
             evidence=Evidence(text="Signed form no. 4471, filed in the shop's binder."),
         ),
     )
-    return before_late_entry
 
 
 def _record(command: object, argument: object) -> None:

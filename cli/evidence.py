@@ -16,7 +16,8 @@ from consent_ledger.evidence.checkpoint import VerifierKey, parse_verifier_key
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
-    from consent_ledger.evidence.integrity import Verification
+    from consent_ledger import ConsentLedger
+    from consent_ledger.evidence.verification import Verification
 
 
 @click.command()
@@ -118,14 +119,7 @@ def verify(  # noqa: PLR0913 (one parameter per option)
     if bundle is not None:
         _verify_bundle(bundle, keys, notes, output_format)
         return
-    ledger = open_ledger(db, key_file)
-    bar: ProgressBar[int]
-    with click.progressbar(
-        length=ledger.event_log.head(), label="verifying", file=sys.stderr
-    ) as bar:
-        verification = ledger.verify(
-            keys or None, since=notes, progress=bar.update, workers=None, thorough=thorough
-        )
+    verification = _verify_ledger(open_ledger(db, key_file), keys, notes, thorough=thorough)
     if output_format == "json":
         click.echo(_json(verification))
     elif verification.ok:
@@ -133,6 +127,19 @@ def verify(  # noqa: PLR0913 (one parameter per option)
     if not verification.ok:
         msg = f"verification failed: {verification.problem}"
         raise click.ClickException(msg)
+
+
+def _verify_ledger(
+    ledger: ConsentLedger, keys: list[VerifierKey], notes: list[str], *, thorough: bool
+) -> Verification:
+    """The ledger's log checked against its checkpoints, with a progress bar on stderr."""
+    bar: ProgressBar[int]
+    with click.progressbar(
+        length=ledger.event_log.head(), label="verifying", file=sys.stderr
+    ) as bar:
+        return ledger.verify(
+            keys or None, since=notes, progress=bar.update, workers=None, thorough=thorough
+        )
 
 
 def _verify_bundle(

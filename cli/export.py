@@ -110,13 +110,7 @@ def export(  # noqa: PLR0913 (one parameter per option)
         with written_text(output) as out:
             _write_csv(ledger, view.query(query), out, reveal=reveal)
     else:
-        positions = list(view.matching_positions(query)) if view is not None else None
-        total = len(positions) if positions is not None else ledger.event_log.head()
-        with written(output) as out, _progress(total, "exporting") as advance:
-            rows = stored_events(ledger.event_log, positions)
-            write_jsonl(
-                rows, out.write, reveal=_revealer(ledger) if reveal else None, progress=advance
-            )
+        _write_jsonl(ledger, view, query, output, reveal=reveal)
 
 
 def _subject(
@@ -135,6 +129,22 @@ def _subject(
         msg = f"{business} has no consent record for {identifier}"
         raise InvalidInputError(msg)
     return found
+
+
+def _write_jsonl(
+    ledger: ConsentLedger,
+    view: AuditLogView | None,
+    query: AuditQuery,
+    output: Path,
+    *,
+    reveal: bool,
+) -> None:
+    """Whole events, as stored: those the view selects, or every one when there is none."""
+    positions = list(view.matching_positions(query)) if view is not None else None
+    total = len(positions) if positions is not None else ledger.event_log.head()
+    with written(output) as out, _progress(total, "exporting") as advance:
+        rows = stored_events(ledger.event_log, positions)
+        write_jsonl(rows, out.write, reveal=_revealer(ledger) if reveal else None, progress=advance)
 
 
 def _write_bundle(

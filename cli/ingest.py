@@ -17,7 +17,7 @@ from consent_ledger.cli._options import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from consent_ledger.whatsapp.ingestion import Outcome
+    from consent_ledger.whatsapp.ingestion import IngestReport, Outcome
     from consent_ledger.whatsapp.keywords import Keywords
 
 
@@ -85,6 +85,15 @@ def whatsapp(  # noqa: PLR0913 (one parameter per option)
         keywords=keywords,
         strict=strict,
     )
+    _write_report(report)
+
+
+def _write_report(report: IngestReport) -> None:
+    """One JSON line per item on stdout; what was rejected and a summary on stderr.
+
+    Raises:
+        click.exceptions.Exit: with status 1 when items were rejected.
+    """
     for outcome in report.outcomes:
         line = orjson.dumps(_outcome_json(outcome), option=orjson.OPT_APPEND_NEWLINE)
         sys.stdout.buffer.write(line)

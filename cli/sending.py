@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import sys
 from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import click
 import orjson
@@ -33,9 +34,7 @@ from consent_ledger.sending.eligibility import policies
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
-    from datetime import datetime
 
-    from consent_ledger import ConsentLedger
     from consent_ledger.sending.eligibility import Decision, RecipientPage
 
 DENIED_EXIT = 3
@@ -133,6 +132,32 @@ def send_options(*, service_window: bool = True) -> Callable[[F], F]:
     return decorate
 
 
+_REQUEST_FIELDS = (
+    "category",
+    "channel",
+    "sender",
+    "template_category",
+    "policy",
+    "in_service_window",
+    "at",
+)
+
+
+def _as_request(command: F) -> F:
+    """Hand ``check`` the options it passes straight to ``ConsentLedger.check``, as ``request``.
+
+    ``request`` maps each of ``_REQUEST_FIELDS`` to its option's value; the command adds the
+    business and the template, which it works out from other options.
+    """
+
+    @functools.wraps(command)
+    def with_request(**kwargs: Any) -> Any:
+        request = {name: kwargs.pop(name) for name in _REQUEST_FIELDS}
+        return command(request=request, **kwargs)
+
+    return cast("F", with_request)
+
+
 @click.command()
 @ledger_options
 @view_db_option
@@ -155,7 +180,8 @@ def send_options(*, service_window: bool = True) -> Callable[[F], F]:
     "columns identifier, and optionally category, channel, sender, template_category.",
 )
 @format_option("table", "json", "csv", "jsonl")
-def check(  # noqa: PLR0913 (one parameter per option)
+@_as_request
+def check(  # noqa: PLR0913 (one parameter per option; the request's come packed)
     *,
     db: str,
     key_file: Path | None,
@@ -163,15 +189,9 @@ def check(  # noqa: PLR0913 (one parameter per option)
     business_id: str | None,
     identifier: str | None,
     region: str | None,
-    category: str | None,
-    channel: str,
-    sender: str | None,
-    template_category: str | None,
-    policy: str | None,
-    in_service_window: bool | None,
+    request: dict[str, Any],
     template: str | None,
     template_language: str | None,
-    at: datetime | None,
     input_file: TextIO | None,
     output_format: str,
 ) -> None:
@@ -192,41 +212,53 @@ def check(  # noqa: PLR0913 (one parameter per option)
         consent-ledger check "+44 7700 900123" -c order-updates --template order_shipped \\
             --template-language en_US
     """
+    _check_usage(identifier, input_file, template, template_language)
+    ledger = open_ledger(db, key_file)
+    view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
+    defaults = request | {
+        "business_id": resolve_business(ledger, business_id),
+        "template": (template, template_language) if template and template_language else None,
+    }
+    decide = functools.partial(ledger.check, source=view)
+    if input_file is not None:
+        _check_many(decide, input_file, region, defaults, output_format)
+        return
+    assert identifier is not None  # noqa: S101 (checked above)
+    _check_one(decide, identifier, region, defaults, output_format)
+
+
+def _check_usage(
+    identifier: str | None,
+    input_file: TextIO | None,
+    template: str | None,
+    template_language: str | None,
+) -> None:
+    """Refuse what ``check`` cannot be asked: one recipient and a file, half a template.
+
+    Raises:
+        click.UsageError: what is wrong with the command line.
+    """
     if (identifier is None) == (input_file is None):
         msg = "give one IDENTIFIER, or --input FILE for many"
         raise click.UsageError(msg)
     if (template is None) != (template_language is None):
         msg = "give a template's name (--template) and language (--template-language) together"
         raise click.UsageError(msg)
-    ledger = open_ledger(db, key_file)
-    view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
-    defaults: dict[str, Any] = {
-        "business_id": resolve_business(ledger, business_id),
-        "category": category,
-        "channel": channel,
-        "sender": sender,
-        "template_category": template_category,
-        "policy": policy,
-        "in_service_window": in_service_window,
-        "at": at,
-        "template": (template, template_language) if template and template_language else None,
-    }
-    if input_file is not None:
-        _check_many(
-            ledger,
-            view=view,
-            input_file=input_file,
-            region=region,
-            defaults=defaults,
-            output_format=output_format,
-        )
-        return
-    assert identifier is not None  # noqa: S101 (checked above)
-    if category is None:
+
+
+def _check_one(
+    decide: Callable[..., Decision],
+    identifier: str,
+    region: str | None,
+    defaults: dict[str, Any],
+    output_format: str,
+) -> None:
+    """Decide for one recipient and write the decision; exit with status 3 if denied."""
+    if defaults["category"] is None:
         msg = "give the message's category (--category)"
         raise click.UsageError(msg)
     parsed = Identifier.parse(identifier, region)
-    decision = ledger.check(parsed, source=view, **defaults)
+    decision = decide(parsed, **defaults)
     _write_one(str(parsed), decision, output_format)
     if not decision.allowed:
         sys.exit(DENIED_EXIT)
@@ -249,15 +281,14 @@ def _write_one(identifier: str, decision: Decision, output_format: str) -> None:
         )
 
 
-def _check_many(  # noqa: PLR0913 (the parts of a bulk check)
-    ledger: ConsentLedger,
-    *,
-    view: ConsentStatusView,
+def _check_many(
+    decide: Callable[..., Decision],
     input_file: TextIO,
     region: str | None,
     defaults: dict[str, Any],
     output_format: str,
 ) -> None:
+    """Decide for each row of ``input_file``; rows that cannot be read fail at the end."""
     problems: list[str] = []
     output_format = "csv" if output_format == "table" else output_format
     writer = csv.DictWriter(sys.stdout, fieldnames=["line", *DECISION_COLUMNS], lineterminator="\n")
@@ -269,7 +300,7 @@ def _check_many(  # noqa: PLR0913 (the parts of a bulk check)
             if template_category is not None and not row.get("template_category"):
                 fields |= {"template": None, "template_category": template_category}
             parsed = Identifier.parse(str(row["identifier"]), row.get("region") or region)
-            decision = ledger.check(parsed, source=view, **fields)
+            decision = decide(parsed, **fields)
         except ConsentLedgerError as e:
             problems.append(f"line {line}: {e}")
             continue

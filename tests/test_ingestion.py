@@ -19,7 +19,7 @@ from consent_ledger import ConsentLedger, OptIn
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.status import State
 from consent_ledger.whatsapp.ingestion import ingest_whatsapp_lines
-from consent_ledger.whatsapp.payloads import parse
+from consent_ledger.whatsapp.parser import parse
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
 

@@ -22,14 +22,8 @@ from psycopg import sql
 from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut
 from consent_ledger.evidence import integrity
 from consent_ledger.evidence.checkpoint import VerifierKey, sign
-from consent_ledger.evidence.integrity import (
-    IntegrityError,
-    ProvenEvent,
-    SignedCheckpoint,
-    leaf_hashes,
-    leaf_record,
-    stored_leaf_hashes,
-)
+from consent_ledger.evidence.integrity import IntegrityError, ProvenEvent, SignedCheckpoint
+from consent_ledger.evidence.leaves import leaf_hashes, leaf_record, stored_leaf_hashes
 from consent_ledger.evidence.merkle import (
     TreeBuilder,
     consistency_proof,
@@ -741,7 +735,7 @@ def test_workers_find_what_one_process_finds(
     With pages of 4 positions, whole pages join the tree as perfect subtrees, except
     where a checkpoint's size falls inside one.
     """
-    monkeypatch.setattr(integrity, "PARALLEL_PAGE", page)
+    monkeypatch.setattr("consent_ledger.evidence.leaves.PARALLEL_PAGE", page)
     ledger, db, _ = new_ledger(StoreFactory("sqlite", tmp_path))
     record(ledger, 3)
     ledger.checkpoint()  # a checkpoint inside a page, before the one tampered() signs
@@ -780,7 +774,7 @@ def test_pages_taken_whole_sign_the_root_of_every_leaf(
     ledger: ConsentLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pages of 4 events join the checkpoint's tree as perfect subtrees, hashed once."""
-    monkeypatch.setattr(integrity, "PARALLEL_PAGE", 4)
+    monkeypatch.setattr("consent_ledger.evidence.leaves.PARALLEL_PAGE", 4)
     subtrees = count_calls(monkeypatch, TreeBuilder, "append_subtree")
     record(ledger, 6)
 

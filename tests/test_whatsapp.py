@@ -17,23 +17,20 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from consent_ledger import Identifier, IdentifierKind
+from consent_ledger.whatsapp.bodies import Position, read_payloads
 from consent_ledger.whatsapp.keywords import KeywordKind, KeywordRule, Keywords, Match
-from consent_ledger.whatsapp.payloads import (
+from consent_ledger.whatsapp.parser import ParseResult, Problem, parse
+from consent_ledger.whatsapp.signals import (
     AnySignal,
     CategoryUpdateStage,
     DeliveryError,
     DeliverySignal,
     InboundMessage,
     MarketingPreference,
-    ParseResult,
-    Position,
     PreferenceAction,
-    Problem,
     Signal,
     TemplateCategoryUpdate,
     WhatsAppUser,
-    parse,
-    read_payloads,
 )
 
 PAYLOADS = Path(__file__).parent / "payloads" / "whatsapp"

@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from consent_ledger.application.catalogue import AnnouncedChange, CategoryChange
     from consent_ledger.application.decisions import CheckOptions, SendOptions
     from consent_ledger.evidence.checkpoint import VerifierKey
-    from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence, Verification
+    from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence
+    from consent_ledger.evidence.verification import Verification
     from consent_ledger.model.commands import (
         ChangeCategories,
         ConfirmOptIn,
@@ -241,7 +242,7 @@ class ConsentLedger(Application[UUID]):
 
         Returns the latest checkpoint unchanged when nothing was recorded since.
         ``workers``: processes that hash leaves on SQLite (``None``: one per CPU when
-        many events are new; see :func:`consent_ledger.evidence.integrity.leaf_pages`).
+        many events are new; see :func:`consent_ledger.evidence.leaves.leaf_pages`).
         """
         return self.tamper_evidence.checkpoint(self._signing_key(), workers=workers)
 

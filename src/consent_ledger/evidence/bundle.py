@@ -12,7 +12,7 @@ Every other line is one event::
     {"leaf_index": I, "leaf_hash": <hex>, "path": [<hex>, ...], "record": <leaf record>}
 
 where ``record`` is the event's leaf record exactly as hashed (canonical JSON of the
-stored event, see :func:`consent_ledger.evidence.integrity.leaf_record`), always last on the line,
+stored event, see :func:`consent_ledger.evidence.leaves.leaf_record`), always last on the line,
 so its bytes can be hashed as they are. A *complete* bundle holds every event the
 checkpoint covers, in order, without paths: the verifier rebuilds the tree from the leaf
 hashes and compares its root with the signed one. A *partial* bundle (a filtered export)
@@ -100,7 +100,8 @@ class BundleWriter:
             IntegrityError: the events do not hash to the checkpoint's root (the log
                 changed since it was signed): the bundle would not verify.
         """
-        from consent_ledger.evidence.integrity import IntegrityError, leaf_record  # noqa: PLC0415 (writing only)
+        from consent_ledger.evidence.integrity import IntegrityError  # noqa: PLC0415 (writing only)
+        from consent_ledger.evidence.leaves import leaf_record  # noqa: PLC0415 (writing only)
 
         tree, lines = TreeBuilder(), []
         for index, row in enumerate(rows):

@@ -330,19 +330,7 @@ def verify_note(text: str | bytes, verifier_keys: Iterable[VerifierKey]) -> str:
         BadSignatureError: If a signature by a known key does not verify.
         UnverifiedNoteError: If no signature is by a known key.
     """
-    note = _decode_note(text)
-    split = note.rfind("\n\n")
-    if split < 0:
-        msg = "malformed note: no blank line between the text and the signatures"
-        raise MalformedNoteError(msg)
-    body, block = note[: split + 1], note[split + 2 :]
-    if not block.endswith("\n"):
-        msg = "malformed note: the signature block does not end with a newline"
-        raise MalformedNoteError(msg)
-    lines = block[:-1].split("\n")
-    if len(lines) > MAX_SIGNATURES:
-        msg = f"malformed note: {len(lines)} signatures, at most {MAX_SIGNATURES} are read"
-        raise MalformedNoteError(msg)
+    body, lines = _split_note(_decode_note(text))
     known = _index_keys(verifier_keys)
     message = body.encode()
     verified, seen = 0, []
@@ -363,6 +351,28 @@ def verify_note(text: str | bytes, verifier_keys: Iterable[VerifierKey]) -> str:
         )
         raise UnverifiedNoteError(msg)
     return body
+
+
+def _split_note(note: str) -> tuple[str, list[str]]:
+    """The text of a note (final newline included) and its signature lines.
+
+    Raises:
+        MalformedNoteError: no blank line before the signatures, no newline after them,
+            or more than :data:`MAX_SIGNATURES` of them.
+    """
+    split = note.rfind("\n\n")
+    if split < 0:
+        msg = "malformed note: no blank line between the text and the signatures"
+        raise MalformedNoteError(msg)
+    body, block = note[: split + 1], note[split + 2 :]
+    if not block.endswith("\n"):
+        msg = "malformed note: the signature block does not end with a newline"
+        raise MalformedNoteError(msg)
+    lines = block[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        msg = f"malformed note: {len(lines)} signatures, at most {MAX_SIGNATURES} are read"
+        raise MalformedNoteError(msg)
+    return body, lines
 
 
 def open_note(text: str | bytes, verifier_keys: Iterable[VerifierKey]) -> Checkpoint:

@@ -1,9 +1,8 @@
 """Tamper evidence: every stored event is a leaf of one Merkle tree, and checkpoints sign it.
 
-Each event, exactly as stored, becomes a *leaf record*: the canonical JSON (RFC 8785) of
-its position, stream, stream version, topic and stored state. Personal data inside the
-state is sealed, so leaves hash ciphertext: destroying a subject's key (erasure) leaves
-every leaf, root and proof valid. The leaves form one RFC 6962 tree in log order.
+Each event, exactly as stored, becomes a *leaf record* (see
+:mod:`consent_ledger.evidence.leaves`); the leaves form one RFC 6962 tree in log order.
+:class:`TamperEvidence` keeps that tree beside the log, in the ledger's database.
 
 A *checkpoint* adds the leaves of the events recorded since the last one and signs the new
 tree head (origin, size, root) with the ledger's Ed25519 key, as a C2SP signed note.
@@ -12,35 +11,20 @@ consistent with every earlier one. Publish them somewhere the operator cannot re
 (an auditor's archive, a ticket): a key holder who rewrites the log and signs again is
 caught by any checkpoint kept outside (``verify --since``).
 
-:meth:`TamperEvidence.verify` recomputes every leaf from the log, checks every checkpoint's
-signature and root, and names the first position where the log departs from what was
-signed. The leaves are kept beside the log only to name that position and to make
-proofs; trust rests on the signed roots alone.
+:meth:`TamperEvidence.verify` (see :mod:`consent_ledger.evidence.verification`) recomputes
+every leaf from the log, checks every checkpoint's signature and root, and names the first
+position where the log departs from what was signed. The leaves are kept beside the log
+only to name that position and to make proofs; trust rests on the signed roots alone.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
-import functools
-import hashlib
-import itertools
-import os
-import sqlite3
-import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-import orjson
-
-from consent_ledger.evidence.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    VerifierKey,
-    open_note,
-    sign,
-)
+from consent_ledger.evidence.checkpoint import Checkpoint, VerifierKey, open_note, sign
+from consent_ledger.evidence.leaves import PAGE, leaf_pages, leaf_record
 from consent_ledger.evidence.merkle import (
     HASH_SIZE,
     TILE,
@@ -51,194 +35,18 @@ from consent_ledger.evidence.merkle import (
     verify_inclusion,
 )
 from consent_ledger.evidence.merkle import root as merkle_root
+from consent_ledger.evidence.verification import Verification, verify_log
 from consent_ledger.exceptions import ConsentLedgerError
 from consent_ledger.model.values import utc_text
 from consent_ledger.storage.log import BEFORE_ALL
-from consent_ledger.storage.sqlite import select_stored_between
-from consent_ledger.storage.stores import SQLiteStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from collections.abc import Callable, Iterator, Sequence
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from consent_ledger.storage.log import EventLog, StoredRow
     from consent_ledger.storage.view_database import Cursor, ViewDatabase
-
-LEAF_RECORD_VERSION = 1
-PAGE = 10_000
-
-
-def leaf_record(row: StoredRow) -> bytes:
-    """The canonical (RFC 8785) JSON record of one stored event: what its leaf hashes.
-
-    Keys in JCS order, no whitespace, integers as decimals, strings escaped as JCS and
-    orjson both escape them (a property test holds this equal to the ``rfc8785`` package).
-    ``state`` is the stored state as text, byte for byte.
-
-    Raises:
-        UnicodeDecodeError: the stored state is not UTF-8 text (never written so).
-    """
-    position, stream_id, version, topic, state = row
-    return b'{"position":%d,"state":%s,"stream_id":"%s","stream_version":%d,"topic":%s,"v":%d}' % (
-        position,
-        orjson.dumps(state.decode()),
-        stream_id.encode(),
-        version,
-        orjson.dumps(topic),
-        LEAF_RECORD_VERSION,
-    )
-
-
-_LEAF = b'\x00{"position":%d,"state":%s,"stream_id":"%s","stream_version":%d,"topic":%s,"v":1}'
-
-
-def leaf_hashes(rows: Iterable[StoredRow]) -> list[bytes]:
-    """``leaf_hash(leaf_record(row))`` of each row, in one tight loop (verify runs it per event).
-
-    A test holds it equal to the two functions it inlines.
-    """
-    sha256, dumps = hashlib.sha256, orjson.dumps
-    return [
-        sha256(
-            _LEAF % (position, dumps(state.decode()), stream_id.encode(), version, dumps(topic))
-        ).digest()
-        for position, stream_id, version, topic, state in rows
-    ]
-
-
-_STORED_LEAF = (
-    b'\x00{"position":%d,"state":%s,"stream_id":"%s-%s-%s-%s-%s","stream_version":%d,'
-    b'"topic":%s,"v":1}'
-)
-
-
-def stored_leaf_hashes(rows: Iterable[tuple[int, bytes, int, bytes, bytes]]) -> list[bytes]:
-    """:func:`leaf_hashes` of rows read byte for byte from SQLite (``select_stored_between``).
-
-    The stored id (32 hex digits) is written in its dashed form here, not in SQL, which
-    costs several times more there. A test holds it equal to :func:`leaf_hashes`.
-    """
-    sha256, dumps = hashlib.sha256, orjson.dumps
-    return [
-        sha256(
-            _STORED_LEAF
-            % (
-                position,
-                dumps(state.decode()),
-                i[:8],
-                i[8:12],
-                i[12:16],
-                i[16:20],
-                i[20:],
-                version,
-                dumps(topic.decode()),
-            )
-        ).digest()
-        for position, i, version, topic, state in rows
-    ]
-
-
-class LeafPage(NamedTuple):
-    """A page of the log as leaves: positions, leaf hashes, and their subtree's root.
-
-    ``root`` is set when the page holds a power of two of leaves: if they sit at an
-    aligned place in the tree, the tree takes them as one perfect subtree.
-    """
-
-    positions: list[int]
-    digests: list[bytes]
-    root: bytes | None = None
-
-
-PARALLEL_FROM = 200_000  # events: below this, starting worker processes costs more than it saves
-PARALLEL_PAGE = 1 << 13  # positions per worker task: a power of two, so pages are subtrees
-READER_MMAP_BYTES = 1 << 30
-
-
-@contextlib.contextmanager
-def leaf_pages(
-    log: EventLog, after: int, *, workers: int | None = 1
-) -> Iterator[Iterator[LeafPage]]:
-    """The leaves of the events after ``after``, page by page, in log order.
-
-    Hashing is the cost of checkpointing and verifying a large log, and reading and
-    hashing a page needs nothing from another page. On SQLite, pages are read as stored
-    (bytes, ids in hex: :func:`stored_leaf_hashes`) through a read-only connection of
-    their own; with ``workers`` > 1 (``None``: one per CPU once there are
-    :data:`PARALLEL_FROM` events to read), worker processes each read and hash whole
-    pages of positions, while this process builds the tree. Pages come back in order;
-    events recorded meanwhile are read here afterwards. Workers are started with
-    ``spawn``: a program that asks for them must guard its entry point
-    (``if __name__ == "__main__":``), as multiprocessing requires; the command line does.
-    """
-    path = log.store.path if isinstance(log.store, SQLiteStore) else None
-    if path is None:
-        yield _read_pages(log, after)
-        return
-    head = log.head()
-    if workers is None:
-        workers = (os.cpu_count() or 1) if head - max(after, 0) >= PARALLEL_FROM else 1
-    bounds = sorted({after, *range(max(after, 0), head, PARALLEL_PAGE), max(after, head)})
-    ranges = [(str(path), low, high) for low, high in itertools.pairwise(bounds)]
-    meanwhile = _read_pages(log, max(after, head))  # events recorded while these are read
-    if workers < 2:  # noqa: PLR2004 (one worker is no parallelism)
-        with contextlib.closing(_reader(str(path))) as reader:
-            pages = (_hash_rows(reader, low, high) for _, low, high in ranges)
-            yield itertools.chain((page for page in pages if page.positions), meanwhile)
-        return
-    import multiprocessing  # noqa: PLC0415 (only a large log's verify starts workers)
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        yield itertools.chain(_parallel_pages(pool, ranges, ahead=2 * workers), meanwhile)
-
-
-def _read_pages(log: EventLog, after: int) -> Iterator[LeafPage]:
-    while page := log.read_stored(after, PAGE):
-        yield LeafPage([row[0] for row in page], leaf_hashes(page))
-        after = page[-1][0]
-
-
-def _parallel_pages(
-    pool: ProcessPoolExecutor, ranges: list[tuple[str, int, int]], *, ahead: int
-) -> Iterator[LeafPage]:
-    """Each range's leaves from the pool, in order, with a few ranges in flight (memory flat)."""
-    waiting = iter(ranges)
-    pending: collections.deque[Future[LeafPage]] = collections.deque(
-        pool.submit(_hash_range, *task) for task in itertools.islice(waiting, ahead)
-    )
-    while pending:
-        page = pending.popleft().result()
-        pending.extend(pool.submit(_hash_range, *task) for task in itertools.islice(waiting, 1))
-        if page.positions:
-            yield page
-
-
-_READERS: dict[str, sqlite3.Connection] = {}
-
-
-def _hash_range(path: str, low: int, high: int) -> LeafPage:
-    """In a worker process: the leaves of the events at low < position <= high."""
-    reader = _READERS.get(path)
-    if reader is None:
-        reader = _READERS[path] = _reader(path)
-    return _hash_rows(reader, low, high)
-
-
-def _reader(path: str) -> sqlite3.Connection:
-    uri = f"file:{urllib.parse.quote(path)}?mode=ro"
-    reader = sqlite3.connect(uri, uri=True, check_same_thread=False)
-    reader.execute(f"PRAGMA mmap_size={READER_MMAP_BYTES}")  # pages mapped, not copied in
-    return reader
-
-
-def _hash_rows(reader: sqlite3.Connection, low: int, high: int) -> LeafPage:
-    rows = select_stored_between(reader, low, high)
-    digests = stored_leaf_hashes(rows)
-    perfect = len(digests) > 0 and len(digests) & (len(digests) - 1) == 0
-    return LeafPage([row[0] for row in rows], digests, merkle_root(digests) if perfect else None)
 
 
 def origin(ledger_id: str) -> str:
@@ -272,31 +80,6 @@ class ProvenEvent:
 
 class IntegrityError(ConsentLedgerError):
     """The log, or the leaves kept beside it, are not as the checkpoints signed them."""
-
-
-@dataclass(frozen=True)
-class Verification:
-    """What :meth:`TamperEvidence.verify` found.
-
-    ``problem`` is None when every checked event is exactly as checkpointed; otherwise it
-    says what failed, and ``position`` names the first bad position when it can be named.
-    """
-
-    events: int
-    checkpoints: int
-    covered: int
-    problem: str | None = None
-    position: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether nothing failed."""
-        return self.problem is None
-
-    @property
-    def unchecked(self) -> int:
-        """Events recorded after the latest checkpoint, which no signature covers yet."""
-        return self.events - self.covered
 
 
 class TamperEvidence:
@@ -607,180 +390,9 @@ class TamperEvidence:
         the first changed position), or always with ``thorough``, which also reports a
         leaf index altered while the log is intact.
         """
-        own = self.checkpoints()
-        heads: list[Checkpoint] = []
-        for label, note in [(f"checkpoint {c.size}", c.note) for c in own] + [
-            ("the kept checkpoint", note) for note in since
-        ]:
-            try:
-                head = open_note(note, keys)
-            except CheckpointError as e:
-                return Verification(0, len(own), 0, f"{label}: {e}")
-            if head.origin != self.origin:
-                problem = f"{label} is for {head.origin}, not {self.origin}"
-                return Verification(0, len(own), 0, problem)
-            heads.append(head)
-        covered = own[-1].size if own else 0
-        outside = frozenset(heads[len(own) :]) - frozenset(heads[: len(own)])  # the auditor's
-        heads.sort(key=lambda head: head.size)
-        replay = functools.partial(
-            self._replay, heads, covered, len(own), workers=workers, outside=outside
+        return verify_log(
+            self, keys, since=since, progress=progress, workers=workers, thorough=thorough
         )
-        result = replay(progress, compare=thorough)
-        if not result.ok and not thorough:  # where did it change? ask the kept leaves
-            result = replay(None, compare=True)
-        return result
-
-    def _replay(  # noqa: PLR0913 (one pass needs all of these)
-        self,
-        heads: list[Checkpoint],
-        covered: int,
-        checkpoints: int,
-        progress: Callable[[int], None] | None,
-        *,
-        workers: int | None,
-        outside: frozenset[Checkpoint],
-        compare: bool,
-    ) -> Verification:
-        replay = _Replay(
-            self, heads, covered, progress, checkpoints, outside=outside, compare=compare
-        )
-        with leaf_pages(self.log, BEFORE_ALL, workers=workers) as pages:
-            return replay.run(pages)
-
-
-class _Replay:
-    """One pass over the log: leaves recomputed, compared with the kept ones, roots checked."""
-
-    def __init__(  # noqa: PLR0913 (one pass needs all of these)
-        self,
-        evidence: TamperEvidence,
-        heads: list[Checkpoint],
-        covered: int,
-        progress: Callable[[int], None] | None,
-        checkpoints: int,
-        *,
-        outside: frozenset[Checkpoint],
-        compare: bool,
-    ) -> None:
-        self.evidence = evidence
-        self.compare = compare
-        self.due = collections.deque(heads)  # by size: the next to check first
-        self.covered = covered
-        self.progress = progress
-        self.checkpoints = checkpoints
-        self.tree = TreeBuilder()
-        self.first_difference: tuple[int, str] | None = None
-        self.outside = outside  # checkpoints an auditor kept, not this ledger's own
-
-    def run(self, pages: Iterator[LeafPage]) -> Verification:
-        failed = self._check_due()  # a checkpoint of the empty log, if any
-        while failed is None and (page := next(pages, None)) is not None:
-            failed = self._take(page)
-            if self.progress is not None:
-                self.progress(len(page.positions))
-        if failed is None and self.due:
-            failed = self._ended_early()
-        if failed is not None:
-            return self._failed(failed)
-        if self.first_difference is not None:  # the log is as signed: the index is not
-            position, what = self.first_difference
-            problem = (
-                f"position {position} {_AS_THE_INDEX_HAS_IT[what]}, though the log matches "
-                "every checkpoint: the leaf index was altered"
-            )
-            return self._result(problem, position)
-        return self._result(None, None)
-
-    def _take(self, page: LeafPage) -> Checkpoint | None:
-        """Add a page of leaves to the tree; return a checkpoint whose root it misses."""
-        positions, digests, root = page
-        if self.compare and self.tree.size < self.covered and self.first_difference is None:
-            self._compare_page(positions, digests)
-        count, size = len(digests), self.tree.size
-        if root is not None and size % count == 0 and not self._due_within(size, size + count):
-            self.tree.append_subtree(root, count)  # a perfect subtree: one step, not count
-            return self._check_due()
-        start = 0
-        while start < len(digests):  # up to each signed size in the page, then the rest
-            end = len(digests)
-            if self.due and self.due[0].size - self.tree.size <= end - start:
-                end = start + self.due[0].size - self.tree.size
-            self.tree.extend(digests[start:end])
-            start = end
-            failed = self._check_due()
-            if failed is not None:
-                return failed
-        return None
-
-    def _due_within(self, low: int, high: int) -> bool:
-        """Whether a checkpoint's size falls strictly inside (low, high)."""
-        return bool(self.due) and low < self.due[0].size < high
-
-    def _compare_page(self, positions: list[int], digests: list[bytes]) -> None:
-        """Compare a page with the kept leaves in bulk; one by one only where they part."""
-        count = min(len(positions), self.covered - self.tree.size)
-        kept = self.evidence.kept_leaves(self.tree.size, count)
-        if [p for p, _ in kept] == positions[:count] and [d for _, d in kept] == digests[:count]:
-            return
-        for index, (position, digest) in enumerate(zip(positions[:count], digests, strict=False)):
-            self._compare(position, digest, kept[index] if index < len(kept) else None)
-            if self.first_difference is not None:
-                return
-
-    def _check_due(self) -> Checkpoint | None:
-        """Check the checkpoints of the tree's current size; return one that fails."""
-        while self.due and self.due[0].size == self.tree.size:
-            head = self.due.popleft()
-            if self.tree.root() != head.root:
-                return head
-        return None
-
-    def _ended_early(self) -> Checkpoint:
-        """The log ends before a signed size: events were deleted."""
-        if self.first_difference is None:
-            missing = self.evidence.kept_leaves(self.tree.size, 1)
-            if missing:
-                self.first_difference = (missing[0][0], "was deleted from the log")
-        return self.due[0]
-
-    def _compare(self, position: int, digest: bytes, kept: tuple[int, bytes] | None) -> None:
-        """Note the first place where the log and the kept leaves part."""
-        if kept is None:
-            self.first_difference = (position, "is missing")
-        elif kept[0] < position:
-            self.first_difference = (kept[0], "was deleted from the log")
-        elif kept[0] > position:
-            self.first_difference = (position, "was not in the log when it was checkpointed")
-        elif kept[1] != digest:
-            self.first_difference = (position, "differs from the event that was checkpointed")
-
-    def _failed(self, head: Checkpoint) -> Verification:
-        """The log does not hash to ``head``'s signed root: say where, if the leaves can."""
-        name = "your kept checkpoint" if head in self.outside else "checkpoint"
-        what = f"the log does not match {name} {head.size} (signed root differs)"
-        if self.first_difference is not None and self._kept_leaves_match(head):
-            position, change = self.first_difference
-            return self._result(f"position {position} {change}; {what}", position)
-        return self._result(f"{what}; the leaf index cannot name the position", None)
-
-    def _kept_leaves_match(self, head: Checkpoint) -> bool:
-        """Whether the kept leaves hash to ``head``'s signed root (so they can be trusted)."""
-        tree = TreeBuilder()
-        tree.extend(digest for _, digest in self.evidence.stored_leaves(head.size))
-        return tree.size == head.size and tree.root() == head.root
-
-    def _result(self, problem: str | None, position: int | None) -> Verification:
-        events = self.tree.size  # read so far: all of them, unless a check failed
-        return Verification(events, self.checkpoints, self.covered, problem, position)
-
-
-_AS_THE_INDEX_HAS_IT = {  # a first difference, said of the leaf index when the log is intact
-    "is missing": "has no entry in the leaf index",
-    "was not in the log when it was checkpointed": "has no entry in the leaf index",
-    "was deleted from the log": "is in the leaf index but not in the log",
-    "differs from the event that was checkpointed": "has another hash in the leaf index",
-}
 
 
 class _Tiles:

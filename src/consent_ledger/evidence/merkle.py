@@ -8,6 +8,11 @@ power of two below ``n``. The prefixes keep a leaf from passing for a node.
 Everything here is pure: functions take leaf *hashes* (see :func:`leaf_hash`), not data,
 and nothing touches a database. Generators raise ``ValueError`` on a bad index or size;
 verifiers never raise and return ``False`` for any proof they cannot accept.
+
+It stays one module, a little over 500 lines, on purpose: it is the whole RFC 9162 tree in
+one pure file that an auditor can read, or copy beside a bundle's verifier, on its own; and
+proofs are made and verified by walking the same splits in mirrored order, which is
+easiest to check when both sit side by side.
 """
 
 from __future__ import annotations

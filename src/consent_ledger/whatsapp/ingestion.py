@@ -38,18 +38,16 @@ from consent_ledger.model.commands import (
 from consent_ledger.model.identifiers import Identifier
 from consent_ledger.model.taxonomy import Channel, Method, TemplateCategory
 from consent_ledger.model.values import Provenance
+from consent_ledger.whatsapp.bodies import read_payloads
 from consent_ledger.whatsapp.keywords import KeywordKind, Keywords, Scope
-from consent_ledger.whatsapp.payloads import (
+from consent_ledger.whatsapp.parser import ParseResult, Problem, parse
+from consent_ledger.whatsapp.signals import (
     CategoryUpdateStage,
     DeliveryError,
     InboundMessage,
     MarketingPreference,
-    ParseResult,
-    Problem,
     TemplateCategoryUpdate,
     WhatsAppUser,
-    parse,
-    read_payloads,
 )
 
 if TYPE_CHECKING:
@@ -58,7 +56,7 @@ if TYPE_CHECKING:
 
     from consent_ledger.application.recording import Recorded
     from consent_ledger.model.history import SubjectHistory
-    from consent_ledger.whatsapp.payloads import AnySignal
+    from consent_ledger.whatsapp.signals import AnySignal
 
 PLATFORM_ACTOR = "platform:whatsapp"
 
