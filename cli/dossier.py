@@ -44,9 +44,11 @@ def dossier(  # noqa: PLR0913 (one parameter per option)
     recorded times, method, actor, notice and evidence; the full text of every notice
     version they agreed to, with its hash checked against the one their opt-in recorded;
     and the integrity proof of their events: a checkpoint signed now, the ledger's
-    verifier key, and each event's leaf record and audit path. It holds the person's
-    personal data: the file is written readable by its owner only. Prints the path of the
-    file written.
+    verifier key, and each event's leaf record and audit path. Signing that checkpoint
+    is the one thing the command writes to the ledger (as consent-ledger checkpoint
+    does); it comes first, so the checkpoint covers every event shown. The file holds the
+    person's personal data: it is written readable by its owner only. Prints the path of
+    the file written.
 
     \b
     Examples:
@@ -57,11 +59,10 @@ def dossier(  # noqa: PLR0913 (one parameter per option)
     from consent_ledger.reports.dossier import gather_dossier, render_html  # noqa: PLC0415 (its own command)
 
     ledger = open_ledger(db, key_file)
-    found = gather_dossier(
-        ledger,
-        parse_identifier(identifier, region),
-        business_id=resolve_business(ledger, business_id),
-    )
+    who = parse_identifier(identifier, region)
+    business = resolve_business(ledger, business_id)
+    signed = ledger.checkpoint()  # the command's one write, made here: gathering only reads
+    found = gather_dossier(ledger, who, business_id=business, checkpoint=signed)
     document = render_html(found).encode()
     path = output or f"dossier-{found.subject_id}.html"
     with written(path) as out:

@@ -38,10 +38,10 @@ from consent_ledger.evidence.merkle import leaf_hash, verify_inclusion
 from consent_ledger.model.commands import RecordSignal
 from consent_ledger.model.notice import content_hash
 from consent_ledger.model.values import Provenance, utc_text
-from consent_ledger.reports.dossier import gather_dossier, render_dossier
+from consent_ledger.reports.dossier import CheckpointCoverageError, gather_dossier, render_html
 from consent_ledger.storage.stores import PostgresStore, parse_store
 
-from .conftest import BUSINESS, BUSINESS_NAME, SMS_TEXT, WHATSAPP_TEXT
+from .conftest import BUSINESS, BUSINESS_NAME, SMS_TEXT, WHATSAPP_TEXT, StoreFactory, new_ledger
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -219,6 +219,12 @@ def ada_story(ledger: ConsentLedger) -> None:
     )
 
 
+def render_dossier(ledger: ConsentLedger, person: str, *, business_id: str) -> str:
+    """What ``consent-ledger dossier`` does: sign a checkpoint, gather under it, render."""
+    signed = ledger.checkpoint()
+    return render_html(gather_dossier(ledger, person, business_id=business_id, checkpoint=signed))
+
+
 def dossier_of(ledger: ConsentLedger, person: str = ADA) -> tuple[str, Page]:
     document = render_dossier(ledger, person, business_id=BUSINESS)
     return document, Page(document)
@@ -321,7 +327,9 @@ def test_the_state_is_given_for_the_moment_asked(ledger: ConsentLedger) -> None:
     before_opt_out = datetime.now(UTC)
     ledger.opt_out(OptOut(business_id=BUSINESS, identifier=ADA, method="sms-keyword"))
 
-    found = gather_dossier(ledger, ADA, business_id=BUSINESS, now=before_opt_out)
+    found = gather_dossier(
+        ledger, ADA, business_id=BUSINESS, checkpoint=ledger.checkpoint(), now=before_opt_out
+    )
 
     assert {str(c.state) for c in found.status.consents} == {"granted"}
     assert len(found.history.entries) == 3  # the timeline still has every event
@@ -373,13 +381,67 @@ def test_a_changed_record_no_longer_verifies(ledger: ConsentLedger) -> None:
     )
 
 
-def test_the_dossier_signs_a_checkpoint_covering_every_event(ledger: ConsentLedger) -> None:
+def test_the_dossier_holds_the_checkpoint_signed_before_it(ledger: ConsentLedger) -> None:
     ada_story(ledger)
 
-    found = gather_dossier(ledger, ADA, business_id=BUSINESS)
+    found = gather_dossier(ledger, ADA, business_id=BUSINESS, checkpoint=ledger.checkpoint())
 
     assert found.checkpoint.size == ledger.event_log.head()
     assert ledger.verify().ok
+
+
+def test_gathering_a_dossier_writes_nothing(ledger: ConsentLedger) -> None:
+    """No event, leaf or checkpoint is added, though the log grew since the checkpoint."""
+    ada_story(ledger)
+    signed = ledger.checkpoint()
+    opt_in(ledger, BRUNO)  # after the checkpoint: a gatherer that signed would cover it
+    evidence = ledger.tamper_evidence
+
+    def written() -> tuple[int, list[object], list[object]]:
+        return (
+            ledger.event_log.head(),
+            list(evidence.checkpoints()),
+            list(evidence.stored_leaves()),
+        )
+
+    before = written()
+
+    found = gather_dossier(ledger, ADA, business_id=BUSINESS, checkpoint=signed)
+
+    assert written() == before
+    assert found.checkpoint == signed
+    assert len(found.proofs) == 4
+
+
+def test_a_checkpoint_older_than_the_persons_latest_event_is_refused(
+    ledger: ConsentLedger,
+) -> None:
+    ada_story(ledger)
+    signed = ledger.checkpoint()
+    ledger.opt_out(OptOut(business_id=BUSINESS, identifier=ADA, method="sms-keyword"))
+    subject_id = ledger.find_subject(ADA, business_id=BUSINESS)
+
+    with pytest.raises(
+        CheckpointCoverageError,
+        match=(
+            rf"^checkpoint {signed.size} does not cover event #5 of subject {subject_id} "
+            r"\(log position \d+\), recorded after it was signed: sign a new checkpoint"
+        ),
+    ):
+        gather_dossier(ledger, ADA, business_id=BUSINESS, checkpoint=signed)
+
+
+def test_another_ledgers_checkpoint_is_refused(ledger: ConsentLedger, stores: StoreFactory) -> None:
+    ada_story(ledger)
+    other, _, _ = new_ledger(stores)
+    try:
+        ada_story(other)
+        foreign = other.checkpoint()
+    finally:
+        other.close()
+
+    with pytest.raises(CheckpointCoverageError, match=r"was signed for .*, not this ledger"):
+        gather_dossier(ledger, ADA, business_id=BUSINESS, checkpoint=foreign)
 
 
 # Escaping and privacy.
@@ -529,7 +591,7 @@ def test_an_erased_person_still_gets_a_dossier_saying_erased(
 def test_the_header_names_the_business_the_ledger_and_the_subject(ledger: ConsentLedger) -> None:
     opt_in(ledger, ADA)
 
-    found = gather_dossier(ledger, ADA, business_id=BUSINESS)
+    found = gather_dossier(ledger, ADA, business_id=BUSINESS, checkpoint=ledger.checkpoint())
     page = Page(render_dossier(ledger, ADA, business_id=BUSINESS))
 
     [header] = page.by_tag("header")

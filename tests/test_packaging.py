@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import consent_ledger
+from consent_ledger.reports.dossier.render import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +28,31 @@ def test_importing_the_library_loads_no_click() -> None:
     )
 
     assert result.stdout.strip() == "False"
+
+
+def test_the_library_and_its_cli_load_no_jinja2_until_a_dossier_is_rendered() -> None:
+    code = "import sys, consent_ledger, consent_ledger.cli; print('jinja2' in sys.modules)"
+    result = subprocess.run(  # noqa: S603 (this interpreter, fixed code)
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
+
+    assert result.stdout.strip() == "False"
+
+
+def test_every_dossier_template_is_package_data() -> None:
+    """A template the patterns miss would be left out of the wheel, yet found in a checkout."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    package = "consent_ledger.reports.dossier.templates"
+    patterns = setuptools["package-data"][package]
+
+    templates = environment().list_templates()
+
+    assert package in setuptools["packages"]
+    assert {"dossier.html", "dossier.css", "_macros.html"} <= set(templates)
+    unshipped = [
+        t for t in templates if "/" in t or not any(fnmatch.fnmatch(t, p) for p in patterns)
+    ]
+    assert unshipped == []  # package data patterns do not reach into subfolders
 
 
 def test_the_core_never_imports_the_cli_or_projections() -> None:
