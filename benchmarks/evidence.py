@@ -37,7 +37,8 @@ from read_side import BUSINESS, build, number  # the same ledger as the read-sid
 from consent_ledger import ConsentLedger
 from consent_ledger.evidence.bundle import verify_bundle, write_bundle
 from consent_ledger.evidence.merkle import MerkleTree, ProvingTree
-from consent_ledger.reports.export import stored_events, write_jsonl
+from consent_ledger.reports.export import write_jsonl
+from consent_ledger.storage.log import stored_events
 
 if TYPE_CHECKING:
     from collections.abc import Callable

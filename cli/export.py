@@ -25,7 +25,8 @@ from consent_ledger.projections import AuditLogView, AuditQuery
 from consent_ledger.projections.audit_log import COLUMNS
 
 from consent_ledger.exceptions import InvalidInputError
-from consent_ledger.reports.export import stored_events, write_jsonl
+from consent_ledger.reports.export import write_jsonl
+from consent_ledger.storage.log import stored_events
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -17,8 +17,8 @@ from consent_ledger.cli._options import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from consent_ledger.whatsapp.ingestion import IngestReport, Outcome
     from consent_ledger.whatsapp.keywords import Keywords
+    from consent_ledger.whatsapp.report import IngestReport, Outcome
 
 
 @click.group()

@@ -83,8 +83,8 @@ if TYPE_CHECKING:
         RecipientPage,
     )
     from consent_ledger.storage.recorder import LedgerRecorder
-    from consent_ledger.whatsapp.ingestion import IngestReport
     from consent_ledger.whatsapp.keywords import Keywords
+    from consent_ledger.whatsapp.report import IngestReport
 
 __all__ = ["BusinessInfo", "ConsentLedger", "KeyLocation", "Recorded"]
 

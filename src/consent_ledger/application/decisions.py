@@ -135,10 +135,7 @@ class SendingDecisions:
         """
         person = as_identifier(identifier)
         if template is not None:
-            if template_category is not None:
-                msg = "give the template or its category, not both: the ledger knows its category"
-                raise InvalidInputError(msg)
-            template_category = self._catalogue.category_of_send(business_id, template, at)
+            template_category = self._category_of(business_id, template, template_category, at)
         request = check_request(
             business_id=business_id,
             category=category,
@@ -163,6 +160,19 @@ class SendingDecisions:
         by another process must stop sends at once.
         """
         return subject_id is None or self._books.recorder.select_wrapped_key(subject_id) is not None
+
+    def _category_of(
+        self,
+        business_id: str,
+        template: tuple[str, str],
+        given: TemplateCategory | str | None,
+        at: datetime | None,
+    ) -> TemplateCategory:
+        """The category of the template in force at the send; the caller gave none."""
+        if given is not None:
+            msg = "give the template or its category, not both: the ledger knows its category"
+            raise InvalidInputError(msg)
+        return self._catalogue.category_of_send(business_id, template, at)
 
     def _window_may_open(self, chosen: Policy, request: CheckRequest, decision: Decision) -> bool:
         """Whether an open service window would turn this denial into an allowance."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -48,18 +48,35 @@ from consent_ledger.evidence.merkle import (
 )
 from consent_ledger.exceptions import ConsentLedgerError
 from consent_ledger.model.values import utc_text
-from consent_ledger.reports.export import PAGE, stored_events
+from consent_ledger.storage.log import READ_PAGE, stored_events
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
     from consent_ledger.evidence.integrity import ProvenEvent, SignedCheckpoint, TamperEvidence
-    from consent_ledger.ledger import ConsentLedger
-    from consent_ledger.storage.log import StoredRow
+    from consent_ledger.storage.log import EventLog, StoredRow
 
 FORMAT = "consent-ledger-bundle/1"
 _RECORD = b',"record":'
 _POSITION = b'{"position":'
+
+
+class SigningLedger(Protocol):
+    """What writing a bundle needs of a ledger (:class:`consent_ledger.ConsentLedger` is one)."""
+
+    @property
+    def event_log(self) -> EventLog:
+        """The ledger's log."""
+
+    @property
+    def tamper_evidence(self) -> TamperEvidence:
+        """Its leaves and checkpoints."""
+
+    def checkpoint(self, *, workers: int | None = 1) -> SignedCheckpoint:
+        """Sign what is recorded so far."""
+
+    def verifier_key(self) -> VerifierKey:
+        """The key that verifies its checkpoints."""
 
 
 class BundleError(ConsentLedgerError):
@@ -109,7 +126,7 @@ class BundleWriter:
             digest = leaf_hash(record)
             tree.append(digest)
             lines.append(_line(index, digest, None, record))
-            if len(lines) == PAGE:
+            if len(lines) == READ_PAGE:
                 self._flush(lines, progress)
         self._flush(lines, progress)
         head = self.checkpoint.checkpoint
@@ -142,7 +159,7 @@ class BundleWriter:
 
 
 def write_bundle(
-    ledger: ConsentLedger,
+    ledger: SigningLedger,
     write: Callable[[bytes], object],
     positions: Sequence[int] | None = None,
     *,
@@ -176,7 +193,7 @@ def write_bundle(
     page: list[StoredRow] = []
     for row in stored_events(log, positions):
         page.append(row)
-        if len(page) == PAGE:
+        if len(page) == READ_PAGE:
             writer.partial(evidence.prove(page, signed, tree), progress)
             page = []
     writer.partial(evidence.prove(page, signed, tree), progress)

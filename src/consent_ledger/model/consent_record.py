@@ -7,6 +7,10 @@ Personal data never appears here in clear: the application seals it (see
   whose categories cover the ones granted;
 * an opt-out is never refused, whatever was granted before (including nothing);
 * categories are granted and withdrawn independently.
+
+The record and its events stay in one module, a little over 500 lines: each event applies
+itself to the record, and each command checks the record's state before it triggers one,
+so a rule and the state it guards are read together.
 """
 
 from __future__ import annotations

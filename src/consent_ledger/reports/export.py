@@ -12,50 +12,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from consent_ledger.storage.log import BEFORE_ALL
+from consent_ledger.storage.log import event_types
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from consent_ledger.storage.log import EventLog, StoredRow
+    from consent_ledger.storage.log import StoredRow
 
-PAGE = 10_000
-_STREAM_TYPES: dict[str, tuple[str, str]] = {}  # topic -> (stream type, event type)
-
-
-def stored_events(
-    log: EventLog, positions: Iterable[int] | None = None, *, page: int = PAGE
-) -> Iterator[StoredRow]:
-    """Every stored event in log order, or only those at ``positions`` (ascending).
-
-    Reads a page at a time and keeps nothing else: selected positions are walked in step
-    with the log.
-    """
-    wanted = iter(positions) if positions is not None else None
-    next_wanted = next(wanted, None) if wanted is not None else None
-    after = BEFORE_ALL
-    while rows := log.read_stored(after, page):
-        after = rows[-1][0]
-        if wanted is None:
-            yield from rows
-            continue
-        for row in rows:
-            while next_wanted is not None and next_wanted < row[0]:
-                next_wanted = next(wanted, None)
-            if next_wanted is None:
-                return
-            if next_wanted == row[0]:
-                yield row
-
-
-def event_types(topic: str) -> tuple[str, str]:
-    """(stream type, event type) of a topic such as ``consent-ledger:ConsentRecord.OptedIn``."""
-    names = _STREAM_TYPES.get(topic)
-    if names is None:
-        qualified = topic.rsplit(":", 1)[-1]
-        stream, _, event = qualified.rpartition(".")
-        names = _STREAM_TYPES[topic] = (stream or qualified, event)
-    return names
+PAGE = 10_000  # events written at a time
 
 
 def jsonl_line(row: StoredRow, identifier: str | None = None) -> bytes:

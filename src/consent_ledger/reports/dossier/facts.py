@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from consent_ledger.evidence.merkle import leaf_hash
 from consent_ledger.exceptions import InvalidInputError, NoticeNotFoundError
 from consent_ledger.model.notice import content_hash
-from consent_ledger.reports.export import event_types
+from consent_ledger.storage.log import event_types
 
 if TYPE_CHECKING:
     from uuid import UUID
