@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consent_ledger import ConsentLedger, OptIn
-from consent_ledger.exceptions import InvalidInputError
+from consent_ledger.exceptions import BusinessNotFoundError, InvalidInputError
 from consent_ledger.model.status import State
 from consent_ledger.whatsapp.ingestion import ingest_whatsapp_lines
 from consent_ledger.whatsapp.parser import parse
@@ -283,6 +283,71 @@ def test_strict_reads_each_body_once(ada: ConsentLedger, monkeypatch: pytest.Mon
 
     assert report.rejected == []
     assert len(parsed) == len(lines)
+
+
+def two_stops(bad_sender: str) -> Any:
+    """A body of two STOP items for two people, the second from a business number ``bad_sender``."""
+    body = payload("text_stop.json")
+    change = body["entry"][0]["changes"][0]
+    second = copy.deepcopy(change)
+    second["value"]["metadata"]["phone_number_id"] = bad_sender
+    second["value"]["contacts"][0]["wa_id"] = CARLA.removeprefix("+")
+    for message in second["value"]["messages"]:
+        message["from"] = CARLA.removeprefix("+")
+        message["id"] += "-carla"
+    body["entry"][0]["changes"].append(second)
+    return body
+
+
+def test_a_bad_item_is_reported_and_never_stops_the_good_ones(ada: ConsentLedger) -> None:
+    """Each item stands alone: the first STOP lands, the malformed second is reported."""
+    report = ada.ingest_whatsapp(two_stops("not a number!"), business_id=BUSINESS)
+
+    assert whatsapp_state(ada) == State.WITHDRAWN
+    assert [problem.split(":")[0] for problem in report.rejected] == [
+        "entry[0].changes[1].value.metadata.phone_number_id"
+    ]
+    assert ada.find_subject(CARLA, business_id=BUSINESS) is None
+
+
+def test_an_item_the_ledger_refuses_is_reported_and_the_rest_taken(
+    ada: ConsentLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a command refuses (here: any error for the second person) rejects that item."""
+    record_once = ConsentLedger.record_once
+
+    def refusing(ledger: ConsentLedger, command: Any, **kw: Any) -> Any:
+        if str(command.identifier).endswith("456"):
+            msg = "refused for the test"
+            raise InvalidInputError(msg)
+        return record_once(ledger, command, **kw)
+
+    monkeypatch.setattr(ConsentLedger, "record_once", refusing)
+
+    report = ada.ingest_whatsapp(two_stops(SENDER), business_id=BUSINESS)
+
+    assert whatsapp_state(ada) == State.WITHDRAWN
+    assert [o.action for o in report.outcomes] == ["opted-out", "refused"]
+    assert report.outcomes[1].detail == "replied 'stop' (en): refused for the test"
+
+
+def test_strict_checks_every_item_before_recording_anything(ada: ConsentLedger) -> None:
+    lines = [json.dumps(payload("text_stop.json")) + "\n", json.dumps(two_stops("x y")) + "\n"]
+
+    with pytest.raises(InvalidInputError, match="nothing ingested: line 2: entry"):
+        ingest_whatsapp_lines(ada, lines, business_id=BUSINESS, strict=True)
+
+    assert whatsapp_state(ada) == State.GRANTED
+
+
+def test_an_unknown_business_takes_nothing_and_marks_nothing_seen(ada: ConsentLedger) -> None:
+    with pytest.raises(BusinessNotFoundError, match="no business 'nosuch'"):
+        ada.ingest_whatsapp(payload("text_stop.json"), business_id="nosuch")
+
+    report = ada.ingest_whatsapp(payload("text_stop.json"), business_id=BUSINESS)
+
+    assert report.duplicates == 0
+    assert whatsapp_state(ada) == State.WITHDRAWN
 
 
 # Any interleaving of stops, resumes and keywords ends where a reference model says.

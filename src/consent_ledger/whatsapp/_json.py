@@ -16,6 +16,7 @@ import orjson
 JSONObject = dict[str, Any]
 
 _MAX_UNIX_TIME = 10**11  # year 5138: anything larger is not a time in seconds
+_MAX_ID_DIGITS = 64  # Graph ids are ~15 digits; the ledger keeps a sender id in 64 characters
 
 
 class MalformedError(Exception):
@@ -71,6 +72,15 @@ def string(item: JSONObject, key: str, path: str) -> str:
     text = str(value)
     if not text.strip():
         raise MalformedError(path, f"{key!r} is empty")
+    return text
+
+
+def numeric_id(item: JSONObject, key: str, path: str) -> str:
+    """A Graph API object id (a business number's, an account's): digits only."""
+    text = string(item, key, path)
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS):
+        where, msg = f"{path}.{key}", f"expected an id of digits, got {text[:40]!r}"
+        raise MalformedError(where, msg)
     return text
 
 

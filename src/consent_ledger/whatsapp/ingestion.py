@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from pydantic import ValidationError
+
 from consent_ledger.exceptions import (
     ConsentLedgerError,
     IdentityConflictError,
@@ -52,9 +54,10 @@ from consent_ledger.whatsapp.signals import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from uuid import UUID
 
+    from consent_ledger.application.catalogue import BusinessInfo
     from consent_ledger.application.recording import Recorded
     from consent_ledger.model.history import SubjectHistory
     from consent_ledger.whatsapp.signals import AnySignal
@@ -72,6 +75,9 @@ class Ledger(Protocol):
 
     def note_once(self, signal: str) -> bool:
         """Remember a signal that records nothing; False if it was seen."""
+
+    def get_business(self, business_id: str) -> BusinessInfo:
+        """The business, or BusinessNotFoundError."""
 
     def link_identifiers(
         self,
@@ -122,9 +128,14 @@ class Ledger(Protocol):
 def ingest_whatsapp(
     ledger: Ledger, body: object, *, business_id: str, keywords: Keywords | None = None
 ) -> IngestReport:
-    """Take every item of one webhook body; unreadable items are rejected, the rest taken."""
+    """Take every item of one webhook body; unreadable items are rejected, the rest taken.
+
+    Each item stands alone: one that cannot be read, or that the ledger refuses, is
+    reported in :attr:`IngestReport.rejected` with its path, and the others are taken.
+    """
+    ledger.get_business(business_id)  # before any item is taken (or noted as seen)
     batch = _Batch(ledger, business_id, keywords)
-    batch.take(body, where="")
+    batch.record(parse(body, keywords), where="")
     return batch.report
 
 
@@ -138,12 +149,15 @@ def ingest_whatsapp_lines(
 ) -> IngestReport:
     """Take every body of a file (JSON Lines, or a JSON array); see :func:`ingest_whatsapp`.
 
-    With ``strict``, the whole input is read first and any unreadable body or item fails
-    the run before anything is recorded.
+    With ``strict``, every body and every item is read and checked first (what it would
+    record is worked out, nothing written), and anything wrong fails the run before
+    anything is recorded.
 
     Raises:
-        InvalidInputError: ``strict`` and something could not be read.
+        BusinessNotFoundError: the business is not registered (nothing is taken).
+        InvalidInputError: ``strict`` and something could not be read or would be refused.
     """
+    ledger.get_business(business_id)  # before any item is taken (or noted as seen)
     batch = _Batch(ledger, business_id, keywords)
     # Each body parsed once; with strict, all of them before anything is recorded.
     parsed: Iterable[tuple[str, Problem | ParseResult]] = (
@@ -152,21 +166,29 @@ def ingest_whatsapp_lines(
     )
     if strict:
         parsed = list(parsed)
-        problems = [
-            _located(where, problem)
-            for where, result in parsed
-            for problem in ([result] if isinstance(result, Problem) else result.problems)
-        ]
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            msg = f"nothing ingested: {problems[0]}{more}"
-            raise InvalidInputError(msg)
+        _check_all(batch, parsed)
     for where, result in parsed:
         if isinstance(result, Problem):
             batch.report.rejected.append(_located(where, result))
         else:
             batch.record(result, where=where)
     return batch.report
+
+
+def _check_all(batch: _Batch, parsed: list[tuple[str, Problem | ParseResult]]) -> None:
+    """Raise, naming the first, if any body or item is unreadable or would be refused."""
+    problems = [
+        _located(where, problem)
+        for where, result in parsed
+        for problem in ([result] if isinstance(result, Problem) else result.problems)
+    ]
+    for where, result in parsed:
+        if isinstance(result, ParseResult):
+            problems.extend(batch.refusals(result, where=where))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        msg = f"nothing ingested: {problems[0]}{more}"
+        raise InvalidInputError(msg)
 
 
 @dataclass
@@ -176,23 +198,56 @@ class _Batch:
     keywords: Keywords | None
     report: IngestReport = field(default_factory=IngestReport)
 
-    def take(self, body: object, *, where: str) -> None:
-        self.record(parse(body, self.keywords), where=where)
-
     def record(self, parsed: ParseResult, *, where: str) -> None:
+        """Take each signal; one the ledger refuses is rejected, the others still taken."""
         self.report.rejected.extend(_located(where, problem) for problem in parsed.problems)
         for signal in parsed.signals:
-            outcome = _take(self.ledger, signal, self.business_id)
+            try:
+                outcome = _take(self.ledger, signal, self.business_id)
+            except (ConsentLedgerError, ValidationError) as e:
+                self.report.rejected.append(_located(where, _refused(signal, e)))
+                continue
             if where:
                 outcome = dataclasses.replace(outcome, path=f"{where}: {outcome.path}")
             self.report.outcomes.append(outcome)
+
+    def refusals(self, parsed: ParseResult, *, where: str) -> list[str]:
+        """Why each signal would be refused, worked out without writing anything."""
+        refused = []
+        for signal in parsed.signals:
+            try:
+                _plan(self.ledger, signal, self.business_id)
+            except (ConsentLedgerError, ValidationError) as e:
+                refused.append(_located(where, _refused(signal, e)))
+        return refused
+
+
+def _refused(signal: AnySignal, error: ConsentLedgerError | ValidationError) -> Problem:
+    if isinstance(error, ValidationError):
+        reason = "; ".join(
+            f"{'.'.join(map(str, item['loc'])) or 'item'}: {item['msg']}" for item in error.errors()
+        )
+        return Problem(signal.path, f"cannot be recorded: {reason}")
+    return Problem(signal.path, f"cannot be recorded: {error}")
 
 
 def _located(where: str, problem: Problem) -> str:
     return f"{where}: {problem}" if where else str(problem)
 
 
-# One signal.
+# One signal: what it is to do is worked out first (reading only), then done.
+
+Command = OptIn | OptOut | RecordPlatformPreference | RecordSignal
+
+
+@dataclass(frozen=True)
+class _Step:
+    """What one signal is to do: record a command, change a template, or be noted."""
+
+    action: str
+    detail: str
+    command: Command | None = None
+    change_template: Callable[[], bool] | None = None
 
 
 def _take(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
@@ -201,7 +256,7 @@ def _take(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
     Linking is its own transaction, idempotent: a redelivered item links what a crash
     between the two may have left unlinked.
     """
-    outcome = _act(ledger, signal, business_id)
+    outcome = _carry_out(ledger, signal, _plan(ledger, signal, business_id))
     user = _user_of(signal)
     if user is None or len(user.identifiers()) < 2:  # noqa: PLR2004
         return outcome
@@ -222,6 +277,17 @@ def _take(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
     return dataclasses.replace(outcome, detail=f"{outcome.detail}; now also found by {kinds}")
 
 
+def _carry_out(ledger: Ledger, signal: AnySignal, step: _Step) -> Outcome:
+    if step.command is not None:
+        return _record(ledger, signal, step.command, step.action, step.detail)
+    if step.change_template is not None:
+        done = step.change_template()
+        return Outcome(
+            signal.path, signal.signal, step.action if done else "duplicate", step.detail
+        )
+    return _note(ledger, signal, step.detail, step.action)
+
+
 def _user_of(signal: AnySignal) -> WhatsAppUser | None:
     match signal:
         case InboundMessage() | MarketingPreference():
@@ -235,7 +301,13 @@ def _when(signal: AnySignal) -> datetime:
     return signal.occurred_at or datetime.now(UTC)
 
 
-def _act(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
+def _plan(ledger: Ledger, signal: AnySignal, business_id: str) -> _Step:
+    """What the signal is to do, worked out by reading only.
+
+    Raises:
+        ConsentLedgerError: the ledger would refuse it (an unknown business, say).
+        ValidationError: what it says cannot make a valid command.
+    """
     match signal:
         case InboundMessage():
             return _inbound(ledger, signal, business_id)
@@ -243,20 +315,21 @@ def _act(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
             command = _preference(ledger, signal, business_id, stopped=signal.stopped)
             action = "marketing-stopped" if signal.stopped else "marketing-resumed"
             detail = f"for business number {signal.sender.phone_number_id}"
-            return _record(ledger, signal, command, action, detail)
+            return _Step(action, detail, command)
         case DeliveryError() if signal.platform_marketing_stop:
             command = _preference(ledger, signal, business_id, stopped=True, actor=PLATFORM_ACTOR)
             detail = f"error {signal.code}: marketing stopped on WhatsApp (evidence)"
-            return _record(ledger, signal, command, "marketing-stopped", detail)
+            return _Step("marketing-stopped", detail, command)
         case DeliveryError():
             block = "; may hide a block (inferred)" if signal.inferred_block else ""
             detail = f"delivery signal {signal.code} ({signal.kind}), not a consent change{block}"
-            return _record_signal(ledger, signal, business_id, str(signal.kind), detail)
+            noted = _signal_command(ledger, signal, business_id, str(signal.kind), detail)
+            return _Step("noted", detail, noted)
         case TemplateCategoryUpdate():
             return _template(ledger, signal, business_id)
 
 
-def _template(ledger: Ledger, signal: TemplateCategoryUpdate, business_id: str) -> Outcome:
+def _template(ledger: Ledger, signal: TemplateCategoryUpdate, business_id: str) -> _Step:
     """A completed change of category is in force from then on; an impending one is noted."""
     name, language = signal.template_name, signal.template_language
     before_text = signal.previous_category or "no category recorded"
@@ -266,22 +339,27 @@ def _template(ledger: Ledger, signal: TemplateCategoryUpdate, business_id: str) 
         previous = signal.previous_category
         before = TemplateCategory(previous.upper()) if previous else None
     except ValueError:
-        return _note(ledger, signal, f"{detail}: not a template category the ledger knows")
+        return _Step("noted", f"{detail}: not a template category the ledger knows")
     if signal.stage is CategoryUpdateStage.COMPLETED:
-        done = ledger.set_template_category(
-            business_id,
-            name,
-            language,
-            category,
-            effective_at=signal.occurred_at,
-            source="whatsapp",
-            previous=before,
-            platform_template_id=signal.template_id,
-            signal=signal.idempotency_key,
+        return _Step(
+            "template-category-changed",
+            detail,
+            change_template=lambda: ledger.set_template_category(
+                business_id,
+                name,
+                language,
+                category,
+                effective_at=signal.occurred_at,
+                source="whatsapp",
+                previous=before,
+                platform_template_id=signal.template_id,
+                signal=signal.idempotency_key,
+            ),
         )
-        action = "template-category-changed"
-    else:
-        done = ledger.announce_template_category(
+    return _Step(
+        "template-category-announced",
+        detail,
+        change_template=lambda: ledger.announce_template_category(
             business_id,
             name,
             language,
@@ -290,20 +368,20 @@ def _template(ledger: Ledger, signal: TemplateCategoryUpdate, business_id: str) 
             effective_at=signal.effective_at,
             platform_template_id=signal.template_id,
             signal=signal.idempotency_key,
-        )
-        action = "template-category-announced"
-    return Outcome(signal.path, signal.signal, action if done else "duplicate", detail)
+        ),
+    )
 
 
-def _inbound(ledger: Ledger, signal: InboundMessage, business_id: str) -> Outcome:
+def _inbound(ledger: Ledger, signal: InboundMessage, business_id: str) -> _Step:
     keyword = signal.keyword
     if keyword is None:
         detail = f"a {signal.message_type} message, not a keyword"
-        return _record_signal(ledger, signal, business_id, "message", detail, evidence=False)
+        command = _signal_command(ledger, signal, business_id, "message", detail, evidence=False)
+        return _Step("noted", detail, command)
     said = f"replied {keyword.word!r}" + (f" ({keyword.language})" if keyword.language else "")
     rules = f"classified by keyword rules {keyword.version}"  # which list decided, for audits
     if keyword.kind is KeywordKind.OPT_OUT:
-        command: OptIn | OptOut = OptOut(
+        opt_out = OptOut(
             business_id=business_id,
             identifier=_identifier(ledger, signal.user, business_id),
             channel=None if keyword.scope is Scope.ALL_CHANNELS else Channel.WHATSAPP,
@@ -314,22 +392,21 @@ def _inbound(ledger: Ledger, signal: InboundMessage, business_id: str) -> Outcom
             evidence=_evidence(signal.evidence, note=rules),
             reason=said,
         )
-        return _record(ledger, signal, command, "opted-out", said)
+        return _Step("opted-out", said, opt_out)
     if keyword.kind is KeywordKind.OPT_IN:
         regrant = _regrant(ledger, signal, business_id, f"{said}; {rules}")
-        if regrant is None:
-            detail = f"{said}: no earlier WhatsApp opt-in to restore"
-            return _record_signal(
-                ledger, signal, business_id, "opt-in-keyword", detail, action="refused", note=rules
-            )
-        return _record(ledger, signal, regrant, "re-granted", said)
-    if keyword.kind is KeywordKind.HELP:
+        if regrant is not None:
+            return _Step("re-granted", said, regrant)
+        detail = f"{said}: no earlier WhatsApp opt-in to restore"
+        name, action = "opt-in-keyword", "refused"
+    elif keyword.kind is KeywordKind.HELP:
         detail = f"{said}: asked for help, nothing changes"
-        return _record_signal(ledger, signal, business_id, "help", detail, note=rules)
-    detail = f"{said} inside a longer message"
-    return _record_signal(
-        ledger, signal, business_id, "possible-opt-out", detail, action="for-review", note=rules
-    )
+        name, action = "help", "noted"
+    else:
+        detail = f"{said} inside a longer message"
+        name, action = "possible-opt-out", "for-review"
+    command = _signal_command(ledger, signal, business_id, name, detail, note=rules)
+    return _Step(action, detail, command)
 
 
 def _regrant(ledger: Ledger, signal: InboundMessage, business_id: str, said: str) -> OptIn | None:
@@ -393,7 +470,7 @@ def _preference(
 def _record(
     ledger: Ledger,
     signal: AnySignal,
-    command: OptIn | OptOut | RecordPlatformPreference | RecordSignal,
+    command: Command,
     action: str,
     detail: str,
 ) -> Outcome:
@@ -406,20 +483,19 @@ def _record(
     return Outcome(signal.path, signal.signal, action, detail, recorded)
 
 
-def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
+def _signal_command(  # noqa: PLR0913 (a signal has this many facts)
     ledger: Ledger,
     signal: InboundMessage | DeliveryError,
     business_id: str,
     name: str,
     detail: str,
     *,
-    action: str = "noted",
     evidence: bool = True,
     note: str | None = None,
-) -> Outcome:
-    """Keep in the person's record what the platform reported: evidence, not consent."""
+) -> RecordSignal:
+    """What keeps in the person's record what the platform reported: evidence, not consent."""
     user = signal.user if isinstance(signal, InboundMessage) else signal.recipient
-    command = RecordSignal(
+    return RecordSignal(
         business_id=business_id,
         identifier=_identifier(ledger, user, business_id),
         signal=name,
@@ -431,7 +507,6 @@ def _record_signal(  # noqa: PLR0913 (a signal has this many facts)
         occurred_at=signal.occurred_at,
         evidence=_evidence(signal.evidence, note=note) if evidence else None,
     )
-    return _record(ledger, signal, command, action, detail)
 
 
 def _note(ledger: Ledger, signal: AnySignal, detail: str, action: str = "noted") -> Outcome:

@@ -49,6 +49,7 @@ from consent_ledger.whatsapp._json import (
     array,
     as_object,
     canonical,
+    numeric_id,
     optional_array,
     optional_string,
     optional_text,
@@ -144,7 +145,7 @@ class _Change:
         metadata = as_object(required(self.value, "metadata", self.path), path)
         return BusinessNumber(
             waba_id=self.waba_id,
-            phone_number_id=string(metadata, "phone_number_id", path),
+            phone_number_id=numeric_id(metadata, "phone_number_id", path),
             display_phone_number=optional_string(metadata, "display_phone_number", path),
         )
 
