@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -17,10 +18,11 @@ from consent_ledger.cli._output import iso, write_table
 from consent_ledger.model.taxonomy import TemplateCategory
 
 if TYPE_CHECKING:
-    from datetime import datetime
     from pathlib import Path
 
     from consent_ledger.cli._options import F
+
+    from consent_ledger.model.template import Template
 
 
 @click.group()
@@ -71,9 +73,29 @@ def set_category(  # noqa: PLR0913 (one parameter per option)
     """
     ledger = open_ledger(db, key_file)
     business = resolve_business(ledger, business_id)
+    changes = ledger.template_changes(business, name, language)
+    overridden = _whatsapps_change(changes, category, effective_at or datetime.now(UTC))
     ledger.set_template_category(business, name, language, category, effective_at=effective_at)
     in_force = ledger.template_category(business, name, language)
     click.echo(f"{name} ({language}): {category} recorded; in force now: {in_force or '-'}")
+    if overridden is not None:
+        click.echo(
+            f"Note: this overrides WhatsApp's change to {overridden.category} in force from "
+            f"{iso(overridden.effective_at)} (ingested from a template_category_update): "
+            "WhatsApp decides a template's category; check it in WhatsApp Manager",
+            err=True,
+        )
+
+
+def _whatsapps_change(
+    changes: list[Template.CategoryChanged], category: str, effective_at: datetime
+) -> Template.CategoryChanged | None:
+    """WhatsApp's change that a category set by hand from ``effective_at`` overrides, if any."""
+    before = [c for c in changes if c.effective_at <= effective_at]
+    latest = max(before, key=lambda c: c.effective_at, default=None)
+    if latest is None or latest.source != "whatsapp" or latest.category == category:
+        return None
+    return latest
 
 
 @template.command("show")
@@ -98,11 +120,20 @@ def show(  # noqa: PLR0913 (one parameter per option)
     business = resolve_business(ledger, business_id)
     in_force = ledger.template_category(business, name, language, at=at)
     click.echo(f"{name} ({language}): {in_force or 'no category recorded'}")
-    changes = ledger.template_changes(business, name, language)
+    # In the order they take effect (a change recorded late may take effect earlier).
+    changes = sorted(
+        ledger.template_changes(business, name, language), key=lambda c: c.effective_at
+    )
     write_table(
-        ("effective", "category", "previous", "source"),
+        ("effective", "category", "previous", "source", "recorded"),
         [
-            (iso(c.effective_at) or "-", str(c.category), str(c.previous or "-"), c.source)
+            (
+                iso(c.effective_at) or "-",
+                str(c.category),
+                str(c.previous or "-"),
+                c.source,
+                iso(c.timestamp) or "-",
+            )
             for c in changes
         ],
         empty="(no changes recorded)",

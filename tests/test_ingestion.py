@@ -532,3 +532,87 @@ def test_a_message_from_the_person_opens_the_service_window_for_a_day(
     assert check(1, in_service_window=False) == (False, "no-consent")  # the caller knows better
     assert check(25) == (False, "no-consent")
     assert check(1, category="offers") == (False, "no-consent")  # never for marketing
+
+
+# Items that used to vanish: identity changes, ignored parts, unknown user ids.
+
+
+def test_a_new_number_finds_the_same_person_and_is_put_up_for_review(ada: ConsentLedger) -> None:
+    report = ada.ingest_whatsapp(payload("system_user_changed_number.json"), business_id=BUSINESS)
+
+    [outcome] = report.outcomes
+    assert outcome.action == "for-review"
+    assert "the old number may be given to someone else" in outcome.detail
+    assert "now also found by" in outcome.detail
+    assert ada.find_subject("+447700900789", business_id=BUSINESS) == ada.find_subject(
+        ADA, business_id=BUSINESS
+    )
+    assert whatsapp_state(ada, "+447700900789") == State.GRANTED
+    last = history(ada).entries[-1]
+    assert (last.event_type, last.signal) == ("IdentifierLinked", None)
+    [kept] = [e for e in history(ada).entries if e.event_type == "SignalReceived"]
+    assert kept.signal is not None
+    assert kept.signal.startswith("changed their WhatsApp number")
+
+
+def test_a_number_change_of_someone_unknown_starts_no_record(ledger: ConsentLedger) -> None:
+    report = ledger.ingest_whatsapp(
+        payload("system_user_changed_number.json"), business_id=BUSINESS
+    )
+
+    assert [o.action for o in report.outcomes] == ["noted"]
+    assert ledger.find_subject(ADA, business_id=BUSINESS) is None
+    assert ledger.find_subject("+447700900789", business_id=BUSINESS) is None
+
+
+def test_a_new_business_scoped_id_finds_the_same_person(ledger: ConsentLedger) -> None:
+    opt_in(ledger, DAN)
+    ledger.ingest_whatsapp(payload("bsuid.json"), business_id=BUSINESS)
+
+    report = ledger.ingest_whatsapp(
+        payload("system_user_changed_user_id.json"), business_id=BUSINESS
+    )
+
+    assert [o.action for o in report.outcomes] == ["identity-changed"]
+    new = ledger.find_subject("bsuid:US.2349120865530274", business_id=BUSINESS)
+    assert new == ledger.find_subject(DAN, business_id=BUSINESS)
+
+
+def test_a_word_two_languages_share_is_recorded_in_the_senders(ledger: ConsentLedger) -> None:
+    """PARAR is Spanish and Portuguese: someone from Brazil (by their user id) said it."""
+    body = bsuid_only(payload("bsuid.json"), "Parar", "wamid.PARAR1")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["user_id"] = "BR.1349120865530274"
+    value["messages"][0]["from_user_id"] = "BR.1349120865530274"
+
+    report = ledger.ingest_whatsapp(body, business_id=BUSINESS)
+
+    assert report.outcomes[0].detail.startswith("replied 'parar' (pt)")
+
+
+def test_ignored_parts_of_a_body_are_reported_and_counted(ada: ConsentLedger) -> None:
+    body = payload("text_stop.json")
+    body["entry"][0]["changes"].append(
+        {"field": "message_template_status_update", "value": {"event": "APPROVED"}}
+    )
+
+    report = ada.ingest_whatsapp(body, business_id=BUSINESS)
+
+    ignored = [o for o in report.outcomes if o.action == "ignored"]
+    assert [(o.path, o.signal) for o in ignored] == [("entry[0].changes[1]", None)]
+    assert "carries no consent signal" in ignored[0].detail
+    assert report.summary().endswith("ignored 1, rejected 0")
+
+
+def test_a_stop_from_an_unknown_business_scoped_id_is_put_up_for_review(
+    ledger: ConsentLedger,
+) -> None:
+    opt_in(ledger, DAN)
+    body = bsuid_only(payload("bsuid.json"), "STOP", "wamid.NEVERSEEN1")
+
+    report = ledger.ingest_whatsapp(body, business_id=BUSINESS)
+
+    [outcome] = [o for o in report.outcomes if o.path.startswith("entry[0].changes[0]")]
+    assert outcome.action == "opted-out"
+    assert "for review: a new record was started for a business-scoped user id" in outcome.detail
+    assert whatsapp_state(ledger, DAN) is State.GRANTED  # until someone links the two

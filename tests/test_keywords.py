@@ -100,7 +100,9 @@ class TestExactMatch:
     def test_opt_out_words_name_the_word_and_language(
         self, text: str, word: str, language: str
     ) -> None:
-        keyword = classify(text)
+        """The language of a sender from a country where it is spoken (STOP: en and it)."""
+        region = {"en": "GB", "it": "IT", "es": "ES", "de": "DE", "pt": "BR"}[language]
+        keyword = Keywords.default().classify(text, region=region)
 
         assert keyword is not None
         assert (keyword.kind, keyword.word, keyword.language) == (OPT_OUT, word, language)
@@ -110,11 +112,17 @@ class TestExactMatch:
         assert keyword.automatic
         assert keyword.version == Keywords.default().version
 
-    def test_a_word_in_two_languages_belongs_to_the_first_listed(self) -> None:
-        keyword = classify("cancelar")
+    @pytest.mark.parametrize(
+        ("region", "language"),
+        [("BR", "pt"), ("MX", "es"), ("ES", "es"), ("JP", None), (None, None)],
+    )
+    def test_a_word_in_two_languages_is_the_one_spoken_where_the_sender_is(
+        self, region: str | None, language: str | None
+    ) -> None:
+        keyword = Keywords.default().classify("cancelar", region=region)
 
         assert keyword is not None
-        assert keyword.language == "es"
+        assert (keyword.language, keyword.languages) == (language, ("es", "pt"))
         assert kind_of("PARAR") is OPT_OUT
 
     @pytest.mark.parametrize("text", ["START", "start", "Unstop", "Alta", "iscrivimi"])
@@ -205,9 +213,9 @@ class TestConfiguration:
         keywords = Keywords.default().with_words("fr", opt_out=["STOP", "ARRET", "ARRÊT"])
 
         assert keywords.classify("Arrêt") is not None
-        keyword = keywords.classify("stop")
+        keyword = keywords.classify("stop", region="GB")
         assert keyword is not None
-        assert keyword.language == "en"
+        assert (keyword.language, keyword.languages) == ("en", ("en", "it", "fr"))
 
     def test_button_payloads_match_exactly(self) -> None:
         keywords = Keywords.default().extended(

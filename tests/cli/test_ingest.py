@@ -35,7 +35,10 @@ def test_stop_from_stdin_opts_out_and_says_so(db: str, runner: CliRunner) -> Non
 
     [line] = [json.loads(text) for text in result.stdout.splitlines()]
     assert (line["action"], line["event"]) == ("opted-out", "OptedOut#3")
-    assert result.stderr.strip() == "accepted 1 (1 consent changes), duplicates 0, rejected 0"
+    assert (
+        result.stderr.strip()
+        == "accepted 1 (1 consent changes), duplicates 0, ignored 0, rejected 0"
+    )
     status = json.loads(ok(runner, "status", ADA, "--db", db, "--format", "json").stdout)
     assert {c["state"] for c in status["consents"] if c["channel"] == "whatsapp"} == {"withdrawn"}
 
@@ -191,3 +194,28 @@ def test_history_says_what_was_reported_and_what_was_linked(db: str, runner: Cli
     assert (help_reply["method"], help_reply["actor"]) == ("whatsapp-thread", "subject")
     linked = {e["linked"]: e["identifier"] for e in events if e["event_type"] == "IdentifierLinked"}
     assert linked["bsuid"] == "US.1349120865530274"
+
+
+def test_template_set_over_whatsapps_change_says_so_and_show_orders_by_effect(
+    db: str, runner: CliRunner
+) -> None:
+    update = str(PAYLOADS / "template_category_update_completed.json")
+    ok(runner, "ingest", "whatsapp", update, "--db", db)  # UTILITY -> MARKETING, 2026-11-21
+    order = ("order_shipped_with_offer", "-l", "en_US", "--db", db)
+
+    early = ok(runner, "template", "set", *order, "--category", "UTILITY", "--from", "2026-11-01")
+    now = ok(runner, "template", "set", *order, "--category", "UTILITY")
+    shown = ok(runner, "template", "show", *order)
+
+    assert early.stderr == ""  # WhatsApp's later change still stands: nothing overridden
+    assert now.stderr.startswith(
+        "Note: this overrides WhatsApp's change to MARKETING in force from 2026-11-2"
+    )
+    rows = [line.split() for line in shown.stdout.splitlines()[2:]]
+    effective = [row[0] for row in rows]
+    assert effective == sorted(effective)  # the order they take effect, not recorded
+    assert [(row[1], row[3]) for row in rows] == [
+        ("UTILITY", "operator"),
+        ("MARKETING", "whatsapp"),
+        ("UTILITY", "operator"),
+    ]

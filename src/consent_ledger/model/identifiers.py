@@ -7,6 +7,7 @@ the same person. Phone numbers are normalised to E.164 with ``phonenumbers``.
 
 from __future__ import annotations
 
+import functools
 import re
 from enum import StrEnum
 from typing import NamedTuple
@@ -82,11 +83,35 @@ class Identifier(NamedTuple):
 
     @property
     def region(self) -> str | None:
-        """The ISO 3166 country of a phone number, or None (unknown or not a phone)."""
-        if self.kind is not IdentifierKind.PHONE:
-            return None
-        number = phonenumbers.parse(self.value)
-        return phonenumbers.region_code_for_number(number)
+        """The ISO 3166 country of the person: a number's, a WhatsApp id's, a BSUID's prefix.
+
+        None when unknown (an e-mail address, a non-geographic number).
+        """
+        match self.kind:
+            case IdentifierKind.PHONE:
+                return _country_of_number(self.value)
+            case IdentifierKind.WA:
+                return _country_of_number("+" + self.value)
+            case IdentifierKind.BSUID:
+                return self.value.split(".", 1)[0]
+            case _:
+                return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _country_of_number(e164: str) -> str | None:
+    try:
+        number = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
+    if not regions or regions[0] == "001":  # 001: non-geographic numbers
+        return None
+    if len(regions) == 1:  # most codes: no need for the slow search of +1, +7, +44 ...
+        return regions[0]
+    # A shared code (+1, +7, +44 ...): the region whose plan the number fits, else the
+    # code's main region (listed first), for numbers in ranges the metadata does not know.
+    return phonenumbers.region_code_for_number(number) or regions[0]
 
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")

@@ -20,7 +20,6 @@ from importlib import resources
 from itertools import compress
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-import phonenumbers
 from pydantic import Field
 
 from consent_ledger.exceptions import InvalidInputError
@@ -110,31 +109,7 @@ def get_policy(name: str | None, channel: Channel) -> Policy:
 
 def recipient_country(identifier: Identifier) -> str | None:
     """The country of a recipient, from their number (or a BSUID's prefix); None if unknown."""
-    match identifier.kind:
-        case IdentifierKind.PHONE:
-            return _country_of_number(identifier.value)
-        case IdentifierKind.WA:
-            return _country_of_number("+" + identifier.value)
-        case IdentifierKind.BSUID:
-            return identifier.value.split(".", 1)[0]
-        case _:
-            return None
-
-
-@functools.lru_cache(maxsize=65536)
-def _country_of_number(e164: str) -> str | None:
-    try:
-        number = phonenumbers.parse(e164)
-    except phonenumbers.NumberParseException:
-        return None
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
-    if not regions or regions[0] == "001":  # 001: non-geographic numbers
-        return None
-    if len(regions) == 1:  # most codes: no need for the slow search of +1, +7, +44 ...
-        return regions[0]
-    # A shared code (+1, +7, +44 ...): the region whose plan the number fits, else the
-    # code's main region (listed first), for numbers in ranges the metadata does not know.
-    return phonenumbers.region_code_for_number(number) or regions[0]
+    return identifier.region
 
 
 class ConsentSource(Protocol):

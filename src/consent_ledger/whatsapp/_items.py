@@ -97,6 +97,43 @@ def person(  # noqa: PLR0913 (every way a payload names a person)
     return user, contact
 
 
+def new_identity(
+    system: JSONObject, user: WhatsAppUser, path: str, *, number_changed: bool
+) -> tuple[WhatsAppUser, WhatsAppUser]:
+    """Who a ``system`` message says the person was, and who they are now.
+
+    A number change gives the new WhatsApp id (``wa_id``; ``new_wa_id`` in older versions),
+    which spells the new number, and the new business-scoped ids (``user_id``,
+    ``parent_user_id``); either change names the previous ones (``previous_user_id``,
+    ``previous_parent_user_id``), which belong to the person as they were.
+    """
+    previous_id = _at(system, "previous_user_id", path) or user.bsuid
+    previous_parent = _at(system, "previous_parent_user_id", path) or user.parent_bsuid
+    previous = WhatsAppUser(
+        wa_id=user.wa_id,
+        phone=user.phone,
+        bsuid=_identifier(IdentifierKind.BSUID, previous_id, path),
+        parent_bsuid=_identifier(IdentifierKind.BSUID, previous_parent, path),
+    )
+    new_wa_id = _at(system, "wa_id", path) or _at(system, "new_wa_id", path)
+    if number_changed and new_wa_id is None:
+        raise MalformedError(path, "a number change without the new 'wa_id'")
+    bsuid = _identifier(IdentifierKind.BSUID, _at(system, "user_id", path), path)
+    if new_wa_id is None and bsuid is None:
+        raise MalformedError(path, "an identity change without the new 'user_id'")
+    now = WhatsAppUser(
+        wa_id=_identifier(IdentifierKind.WA, new_wa_id, path) if number_changed else user.wa_id,
+        phone=_phone(new_wa_id) if number_changed else user.phone,
+        bsuid=bsuid,
+        parent_bsuid=_identifier(IdentifierKind.BSUID, _at(system, "parent_user_id", path), path),
+    )
+    return previous, now
+
+
+def _at(item: JSONObject, key: str, path: str) -> str | None:
+    return optional_string(item, key, path)
+
+
 def _contact_for(
     contacts: list[Any], wa_id: str | None, bsuid: str | None
 ) -> tuple[int, JSONObject] | None:

@@ -37,7 +37,7 @@ from consent_ledger.model.commands import (
     RecordPlatformPreference,
     RecordSignal,
 )
-from consent_ledger.model.identifiers import Identifier
+from consent_ledger.model.identifiers import Identifier, IdentifierKind
 from consent_ledger.model.taxonomy import Channel, Method, TemplateCategory
 from consent_ledger.model.values import Provenance
 from consent_ledger.whatsapp.bodies import read_payloads
@@ -47,6 +47,8 @@ from consent_ledger.whatsapp.report import IngestReport, Outcome
 from consent_ledger.whatsapp.signals import (
     CategoryUpdateStage,
     DeliveryError,
+    IdentityChange,
+    IdentityChanged,
     InboundMessage,
     MarketingPreference,
     TemplateCategoryUpdate,
@@ -201,14 +203,17 @@ class _Batch:
     def record(self, parsed: ParseResult, *, where: str) -> None:
         """Take each signal; one the ledger refuses is rejected, the others still taken."""
         self.report.rejected.extend(_located(where, problem) for problem in parsed.problems)
+        self.report.outcomes.extend(
+            Outcome(_located_path(where, item.path), None, "ignored", item.reason)
+            for item in parsed.ignored
+        )
         for signal in parsed.signals:
             try:
                 outcome = _take(self.ledger, signal, self.business_id)
             except (ConsentLedgerError, ValidationError) as e:
                 self.report.rejected.append(_located(where, _refused(signal, e)))
                 continue
-            if where:
-                outcome = dataclasses.replace(outcome, path=f"{where}: {outcome.path}")
+            outcome = dataclasses.replace(outcome, path=_located_path(where, outcome.path))
             self.report.outcomes.append(outcome)
 
     def refusals(self, parsed: ParseResult, *, where: str) -> list[str]:
@@ -235,6 +240,10 @@ def _located(where: str, problem: Problem) -> str:
     return f"{where}: {problem}" if where else str(problem)
 
 
+def _located_path(where: str, path: str) -> str:
+    return f"{where}: {path}" if where else path
+
+
 # One signal: what it is to do is worked out first (reading only), then done.
 
 Command = OptIn | OptOut | RecordPlatformPreference | RecordSignal
@@ -257,13 +266,15 @@ def _take(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
     between the two may have left unlinked.
     """
     outcome = _carry_out(ledger, signal, _plan(ledger, signal, business_id))
-    user = _user_of(signal)
-    if user is None or len(user.identifiers()) < 2:  # noqa: PLR2004
+    identities = _identities(signal)
+    if _unknown_username(outcome, identities):
+        outcome = dataclasses.replace(outcome, detail=f"{outcome.detail}; {_UNKNOWN_USERNAME}")
+    if len(identities) < 2:  # noqa: PLR2004
         return outcome
     try:
         linked = ledger.link_identifiers(
             business_id,
-            user.identifiers(),
+            identities,
             provenance=Provenance(
                 method=Method.PLATFORM, actor=PLATFORM_ACTOR, occurred_at=_when(signal)
             ),
@@ -288,13 +299,34 @@ def _carry_out(ledger: Ledger, signal: AnySignal, step: _Step) -> Outcome:
     return _note(ledger, signal, step.detail, step.action)
 
 
-def _user_of(signal: AnySignal) -> WhatsAppUser | None:
+_UNKNOWN_USERNAME = (
+    "for review: a new record was started for a business-scoped user id the ledger had "
+    "never seen; if this person is known by their number, that number's consent still "
+    "stands until the two are linked"
+)
+
+
+def _unknown_username(outcome: Outcome, identities: tuple[Identifier, ...]) -> bool:
+    """Whether the item started a record under business-scoped ids alone (no number)."""
+    return (
+        outcome.recorded is not None
+        and outcome.recorded.new_subject
+        and all(identifier.kind is IdentifierKind.BSUID for identifier in identities)
+    )
+
+
+def _identities(signal: AnySignal) -> tuple[Identifier, ...]:
+    """Every identifier the signal names one person by (old and new, for a change)."""
     match signal:
         case InboundMessage() | MarketingPreference():
-            return signal.user
+            return signal.user.identifiers()
         case DeliveryError():
-            return signal.recipient
-    return None
+            return signal.recipient.identifiers()
+        case IdentityChanged():
+            return tuple(
+                dict.fromkeys((*signal.user.identifiers(), *signal.new_user.identifiers()))
+            )
+    return ()
 
 
 def _when(signal: AnySignal) -> datetime:
@@ -327,6 +359,41 @@ def _plan(ledger: Ledger, signal: AnySignal, business_id: str) -> _Step:
             return _Step("noted", detail, noted)
         case TemplateCategoryUpdate():
             return _template(ledger, signal, business_id)
+        case IdentityChanged():
+            return _identity(ledger, signal, business_id)
+
+
+def _identity(ledger: Ledger, signal: IdentityChanged, business_id: str) -> _Step:
+    """A new number or user id: kept in the person's record; the new one is linked after.
+
+    Consent follows the person, not the number: once linked, the new number finds the
+    same record. The old one stays linked too (a record never forgets a name), and a
+    number given up may one day be someone else's: that is what the operator reviews.
+    """
+    known = [
+        identifier
+        for identifier in signal.user.identifiers()
+        if ledger.find_subject(identifier, business_id=business_id) is not None
+    ]
+    what = "number" if signal.change is IdentityChange.NUMBER else "business-scoped user id"
+    if not known:
+        return _Step("noted", f"changed their WhatsApp {what}; not in the ledger, nothing to link")
+    detail = f"changed their WhatsApp {what}: their consent follows them to the new one"
+    if signal.change is IdentityChange.NUMBER:
+        detail += "; for review: the old number may be given to someone else one day"
+    command = RecordSignal(
+        business_id=business_id,
+        identifier=known[0],
+        signal=f"{signal.change}-changed",
+        detail=detail,
+        sender=signal.sender.phone_number_id,
+        method=Method.PLATFORM,
+        actor=PLATFORM_ACTOR,
+        occurred_at=signal.occurred_at,
+        evidence=_evidence(signal.evidence),
+    )
+    action = "for-review" if signal.change is IdentityChange.NUMBER else "identity-changed"
+    return _Step(action, detail, command)
 
 
 def _template(ledger: Ledger, signal: TemplateCategoryUpdate, business_id: str) -> _Step:
@@ -378,7 +445,8 @@ def _inbound(ledger: Ledger, signal: InboundMessage, business_id: str) -> _Step:
         detail = f"a {signal.message_type} message, not a keyword"
         command = _signal_command(ledger, signal, business_id, "message", detail, evidence=False)
         return _Step("noted", detail, command)
-    said = f"replied {keyword.word!r}" + (f" ({keyword.language})" if keyword.language else "")
+    language = keyword.language or " or ".join(keyword.languages)
+    said = f"replied {keyword.word!r}" + (f" ({language})" if language else "")
     rules = f"classified by keyword rules {keyword.version}"  # which list decided, for audits
     if keyword.kind is KeywordKind.OPT_OUT:
         opt_out = OptOut(

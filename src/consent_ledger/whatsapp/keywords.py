@@ -166,6 +166,22 @@ DEFAULT_WORDS: Mapping[str, Mapping[KeywordKind, tuple[str, ...]]] = {
 }
 """The shipped keyword sets, by language and kind: every category, every sender of the channel."""
 
+SPOKEN_IN: dict[str, frozenset[str]] = {
+    language: frozenset(countries.split())
+    for language, countries in {
+        "en": "GB US CA IE AU NZ ZA NG KE GH IN SG JM",
+        "it": "IT SM VA CH",
+        "es": "ES MX AR CO CL PE VE EC GT CU BO DO HN PY SV NI CR PA UY PR GQ",
+        "de": "DE AT CH LI LU BE",
+        "pt": "PT BR AO MZ CV GW ST TL",
+        "fr": "FR BE CH LU MC CA SN CI CM",
+        "nl": "NL BE SR",
+    }.items()
+}
+"""Where languages are spoken (ISO 3166): a word several languages share (PARAR: Spanish and
+Portuguese; STOP: English and Italian) is recorded under the one spoken in the sender's
+country, else under all of them."""
+
 
 class KeywordRule(Immutable):
     """One word (or button id) and what it means.
@@ -207,7 +223,11 @@ class Keyword(Immutable):
 
     kind: KeywordKind
     word: str = Field(description="the keyword matched, normalised (or the button payload)")
-    language: str | None
+    language: str | None = Field(
+        description="the word's language: where several share it, the one spoken in the "
+        "sender's country; None if that cannot be told (see languages)"
+    )
+    languages: tuple[str, ...] = Field(default=(), description="every language with this word")
     scope: Scope
     categories: tuple[str, ...] | None = Field(description="None: every category")
     matched_on: Match
@@ -276,9 +296,13 @@ class Keywords:
         self._rules = tuple(rules)
         self._text: dict[str, KeywordRule] = {}
         self._buttons: dict[str, KeywordRule] = {}
+        self._languages: dict[str, tuple[str, ...]] = {}  # a word's key -> its languages
         for rule in self._rules:
             index = self._text if rule.match is Match.TEXT else self._buttons
             _add(index, rule)
+            known = self._languages.get(rule.key, ())
+            if rule.match is Match.TEXT and rule.language and rule.language not in known:
+                self._languages[rule.key] = (*known, rule.language)
         # Multi-word opt-outs ("opt out", "stop all") as token runs, longest first.
         runs = [
             (tuple(_WORD.findall(key)), rule)
@@ -377,39 +401,46 @@ class Keywords:
             and (language is None or rule.language == language)
         )
 
-    def classify(self, text: str) -> Keyword | None:
+    def classify(self, text: str, *, region: str | None = None) -> Keyword | None:
         """What a whole inbound text asks for, or None if it is no keyword.
 
         An exact match (after :func:`normalise`) of the whole text is an opt-out, opt-in or
         help keyword. Otherwise, an opt-out word standing as a word of its own inside the
-        text is a possible opt-out (for review only). Anything else is None.
+        text is a possible opt-out (for review only). Anything else is None. ``region``:
+        the sender's country, which tells the language of a word several languages share.
         """
         key = normalise(text)
         if not key:
             return None
         rule = self._text.get(key)
         if rule is not None:
-            return self._keyword(rule, rule.kind, Match.TEXT)
+            return self._keyword(rule, rule.kind, Match.TEXT, region)
         tokens = _WORD.findall(key)
         for start in range(len(tokens)):
             for run, rule in self._opt_out_runs:
                 if tuple(tokens[start : start + len(run)]) == run:
-                    return self._keyword(rule, KeywordKind.POSSIBLE_OPT_OUT, Match.TEXT)
+                    return self._keyword(rule, KeywordKind.POSSIBLE_OPT_OUT, Match.TEXT, region)
         return None
 
-    def classify_button(self, payload: str | None, title: str | None) -> Keyword | None:
+    def classify_button(
+        self, payload: str | None, title: str | None, *, region: str | None = None
+    ) -> Keyword | None:
         """What a button reply asks for: by its payload (exactly), else by its title as text."""
         if payload is not None:
             rule = self._buttons.get(payload)
             if rule is not None:
-                return self._keyword(rule, rule.kind, Match.BUTTON)
-        return self.classify(title) if title is not None else None
+                return self._keyword(rule, rule.kind, Match.BUTTON, region)
+        return self.classify(title, region=region) if title is not None else None
 
-    def _keyword(self, rule: KeywordRule, kind: KeywordKind, matched_on: Match) -> Keyword:
+    def _keyword(
+        self, rule: KeywordRule, kind: KeywordKind, matched_on: Match, region: str | None
+    ) -> Keyword:
+        languages = self._languages.get(rule.key, ()) if matched_on is Match.TEXT else ()
         return Keyword(
             kind=kind,
             word=rule.key,
-            language=rule.language,
+            language=_language_of(languages, region) if languages else rule.language,
+            languages=languages or ((rule.language,) if rule.language else ()),
             scope=rule.scope,
             categories=rule.categories,
             matched_on=matched_on,
@@ -419,6 +450,14 @@ class Keywords:
     def __repr__(self) -> str:
         """The number of rules and the version."""
         return f"Keywords({len(self._rules)} rules, {self._version[:19]}...)"
+
+
+def _language_of(languages: tuple[str, ...], region: str | None) -> str | None:
+    """The one of a word's languages spoken in ``region``; None if that cannot be told."""
+    if len(languages) == 1:
+        return languages[0]
+    spoken = [language for language in languages if region in SPOKEN_IN.get(language, ())]
+    return spoken[0] if len(spoken) == 1 else None
 
 
 def _add(index: dict[str, KeywordRule], rule: KeywordRule) -> None:

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from consent_ledger.whatsapp._items import (
     error_item,
+    new_identity,
     person,
     preference_action,
     recipient_of,
@@ -67,6 +68,8 @@ from consent_ledger.whatsapp.signals import (
     CategoryUpdateStage,
     DeliveryError,
     DeliverySignal,
+    IdentityChange,
+    IdentityChanged,
     InboundMessage,
     MarketingPreference,
     TemplateCategoryUpdate,
@@ -128,6 +131,12 @@ def parse(body: object, keywords: Keywords | None = None) -> ParseResult:
     parser = _Parser(keywords or Keywords.default())
     parser.read_body(body)
     return ParseResult(tuple(parser.signals), tuple(parser.problems), tuple(parser.ignored))
+
+
+_IDENTITY_CHANGES = {
+    "user_changed_number": IdentityChange.NUMBER,
+    "user_changed_user_id": IdentityChange.USER_ID,
+}
 
 
 @dataclass(frozen=True)
@@ -265,9 +274,9 @@ class _Parser:
             return
         reply_text, payload = reply_of(message, message_type, path)
         if message_type == "text" and reply_text is not None:
-            keyword = self.keywords.classify(reply_text)
+            keyword = self.keywords.classify(reply_text, region=user.region)
         else:
-            keyword = self.keywords.classify_button(payload, reply_text)
+            keyword = self.keywords.classify_button(payload, reply_text, region=user.region)
         context = message.get("context")
         replied_to = (
             optional_string(context, "id", f"{path}.context") if isinstance(context, dict) else None
@@ -302,8 +311,28 @@ class _Parser:
     ) -> None:
         system = as_object(required(message, "system", path), f"{path}.system")
         kind = optional_string(system, "type", f"{path}.system")
+        if kind in _IDENTITY_CHANGES:
+            previous, now = new_identity(
+                system, user, f"{path}.system", number_changed=kind == "user_changed_number"
+            )
+            self.signals.append(
+                IdentityChanged(
+                    idempotency_key=f"message:{string(message, 'id', path)}",
+                    path=path,
+                    waba_id=change.waba_id,
+                    evidence=evidence,
+                    change=_IDENTITY_CHANGES[kind],
+                    message_id=string(message, "id", path),
+                    sender=sender,
+                    user=previous,
+                    new_user=now,
+                    occurred_at=unix_time(message, "timestamp", path),
+                    detail=optional_text(system, "body", f"{path}.system"),
+                )
+            )
+            return
         if kind != "user_preference_changed":
-            self.ignore(path, f"system message {kind!r} is not read yet (identity changes)")
+            self.ignore(path, f"system message {kind!r} carries no consent signal")
             return
         self.signals.append(
             MarketingPreference(

@@ -14,10 +14,13 @@ class Outcome:
     """What one item of a webhook body did."""
 
     path: str
-    signal: str
+    signal: str | None
+    """What the item was (``inbound-message``, ...); None for an ignored part."""
     action: str
     """``opted-out``, ``re-granted``, ``marketing-stopped``, ``marketing-resumed``,
-    ``noted`` (seen, nothing to change), ``for-review``, ``refused`` or ``duplicate``."""
+    ``identity-changed``, ``template-category-changed``, ``template-category-announced``,
+    ``noted`` (seen, nothing to change), ``for-review``, ``refused``, ``duplicate``, or
+    ``ignored`` (a part of the body that carries no consent signal: nothing kept)."""
     detail: str
     recorded: Recorded | None = None
 
@@ -38,12 +41,17 @@ class IngestReport:
     @property
     def accepted(self) -> int:
         """Items taken now (recorded, noted or put up for review)."""
-        return sum(1 for outcome in self.outcomes if outcome.action != "duplicate")
+        return sum(1 for outcome in self.outcomes if outcome.action not in _NOT_TAKEN)
 
     @property
     def duplicates(self) -> int:
         """Items taken before: nothing was done with them again."""
-        return len(self.outcomes) - self.accepted
+        return sum(1 for outcome in self.outcomes if outcome.action == "duplicate")
+
+    @property
+    def ignored(self) -> int:
+        """Parts of bodies that carry no consent signal (template status, quality, ...)."""
+        return sum(1 for outcome in self.outcomes if outcome.action == "ignored")
 
     @property
     def changes(self) -> int:
@@ -51,8 +59,11 @@ class IngestReport:
         return sum(1 for outcome in self.outcomes if outcome.changed_consent)
 
     def summary(self) -> str:
-        """``accepted 5 (2 consent changes), duplicates 1, rejected 0``."""
+        """``accepted 5 (2 consent changes), duplicates 1, ignored 0, rejected 0``."""
         return (
             f"accepted {self.accepted} ({self.changes} consent changes), "
-            f"duplicates {self.duplicates}, rejected {len(self.rejected)}"
+            f"duplicates {self.duplicates}, ignored {self.ignored}, rejected {len(self.rejected)}"
         )
+
+
+_NOT_TAKEN = frozenset({"duplicate", "ignored"})

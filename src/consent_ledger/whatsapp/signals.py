@@ -12,6 +12,8 @@
   131049, 131047 and 131026 are delivery signals, not consent changes (131026 may hide a
   block: an inferred signal, never an opt-out by itself).
 - :class:`TemplateCategoryUpdate`: Meta will change, or changed, a template's category.
+- :class:`IdentityChanged`: the person changed their number, or their business-scoped user id
+  changed (``system`` messages ``user_changed_number`` and ``user_changed_user_id``).
 
 Each signal has an :attr:`~Signal.idempotency_key` and its :attr:`~Signal.evidence` (the
 canonical JSON of a body holding only its item); the parser's module says how both are made.
@@ -58,6 +60,11 @@ class WhatsAppUser(Immutable):
             msg = "a WhatsApp user needs a wa_id or a business-scoped user id"
             raise ValueError(msg)
         return self
+
+    @property
+    def region(self) -> str | None:
+        """The person's country (ISO 3166), from their number, WhatsApp id or BSUID."""
+        return next(filter(None, (i.region for i in self.identifiers())), None)
 
     def identifiers(self) -> tuple[Identifier, ...]:
         """Every identifier the payload gave, most specific first: phone, wa_id, BSUIDs."""
@@ -214,8 +221,34 @@ class TemplateCategoryUpdate(Signal):
     )
 
 
+class IdentityChange(StrEnum):
+    """Which of a person's WhatsApp identifiers changed (a ``system`` message's type)."""
+
+    NUMBER = "number"
+    """``user_changed_number``: a new phone number (and with it a new business-scoped id)."""
+    USER_ID = "user-id"
+    """``user_changed_user_id``: a new business-scoped user id, the number not shared."""
+
+
+class IdentityChanged(Signal):
+    """The person's WhatsApp number or business-scoped user id changed: one person, new names.
+
+    ``user`` is the person as the ledger may know them (the old number, the previous
+    user ids); ``new_user`` as they are known from now on.
+    """
+
+    signal: Literal["identity-changed"] = "identity-changed"
+    change: IdentityChange
+    message_id: str
+    sender: BusinessNumber
+    user: WhatsAppUser
+    new_user: WhatsAppUser
+    occurred_at: AwareDatetime
+    detail: str | None = None
+
+
 AnySignal = Annotated[
-    InboundMessage | MarketingPreference | DeliveryError | TemplateCategoryUpdate,
+    InboundMessage | MarketingPreference | DeliveryError | TemplateCategoryUpdate | IdentityChanged,
     Field(discriminator="signal"),
 ]
 """Any signal, told apart by its ``signal`` field (for ``pydantic.TypeAdapter``)."""
