@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
-from consent_ledger.model.status import EVERY
+from consent_ledger.model.status import EVERY, Overridden, overridden_withdrawals
 from consent_ledger.model.values import utc_text
 
 if TYPE_CHECKING:
@@ -150,6 +150,8 @@ def write_status(status: SubjectStatus, output_format: str) -> None:
             ],
             empty="(no consent recorded)",
         )
+        for overridden in overridden_withdrawals(status.consents):
+            click.echo(_later_grants_note(overridden))
         for p in status.platform:
             if p.stopped:
                 sender = f"sender {p.sender}" if p.sender else "every sender"
@@ -157,6 +159,23 @@ def write_status(status: SubjectStatus, output_format: str) -> None:
                     f"WhatsApp marketing stopped by the person for {sender} since "
                     f"{short_time(p.since)} (#{p.event_version} {p.event_type})"
                 )
+
+
+def _later_grants_note(overridden: Overridden) -> str:
+    """Which row wins when a withdrawal of (all) sits above grants made after it."""
+    withdrawal = overridden.withdrawal
+    what = "every category" if withdrawal.category == EVERY else withdrawal.category
+    where = "every channel" if withdrawal.channel == EVERY else withdrawal.channel
+    later = ", ".join(
+        f"{_every(s.category)} ({s.state} by #{s.event_version} {s.event_type}, "
+        f"{short_time(s.since)})"
+        for s in overridden.later
+    )
+    return (
+        f"Note: #{withdrawal.event_version} {withdrawal.event_type} withdrew {what} on {where} "
+        f"at {short_time(withdrawal.since)}; events apply in the order they occurred, so "
+        f"what was granted after it stands: {later}"
+    )
 
 
 def _every(name: str) -> str:

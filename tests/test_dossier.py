@@ -322,6 +322,25 @@ def test_the_current_state_is_right_after_an_opt_out(ledger: ConsentLedger) -> N
     assert rows == {"offers": ("withdrawn", "3"), "order-updates": ("granted", "2")}
 
 
+def test_a_later_grant_beside_an_all_withdrawal_is_explained(ledger: ConsentLedger) -> None:
+    opt_in(ledger, ADA, occurred_at=datetime.now(UTC) - timedelta(days=9))
+    ledger.opt_out(
+        OptOut(
+            business_id=BUSINESS,
+            identifier=ADA,
+            method="sms-keyword",
+            occurred_at=datetime.now(UTC) - timedelta(days=5),
+        )
+    )
+    opt_in(ledger, ADA, categories=("offers",))
+
+    _, page = dossier_of(ledger)
+
+    note = " ".join(page.by_id("overridden-3").text.split())
+    assert note.startswith("#3 OptedOut withdrew every category on whatsapp at")
+    assert note.endswith("what was granted after it stands: offers (granted by #4 OptedIn).")
+
+
 def test_the_state_is_given_for_the_moment_asked(ledger: ConsentLedger) -> None:
     opt_in(ledger, ADA)
     before_opt_out = datetime.now(UTC)

@@ -590,6 +590,31 @@ def test_a_word_two_languages_share_is_recorded_in_the_senders(ledger: ConsentLe
     assert report.outcomes[0].detail.startswith("replied 'parar' (pt)")
 
 
+def test_a_stop_older_than_the_latest_opt_in_says_that_opt_in_still_stands(
+    ledger: ConsentLedger,
+) -> None:
+    ledger.opt_in(
+        OptIn(
+            business_id=BUSINESS,
+            identifier=ADA,
+            categories=("offers",),
+            notice="whatsapp-optin@1",
+            method="web-form",
+            occurred_at=datetime(2026, 11, 25, 9, tzinfo=UTC),  # after the STOP was sent
+        )
+    )
+
+    report = ledger.ingest_whatsapp(payload("text_stop.json"), business_id=BUSINESS)
+
+    [stop] = [o for o in report.outcomes if o.recorded and o.recorded.event_type == "OptedOut"]
+    assert stop.action == "superseded"
+    assert stop.detail.startswith(
+        "replied 'stop' (en): recorded; an opt-in after it still stands: offers (#2 OptedIn)"
+    )
+    assert report.changes == 0
+    assert whatsapp_state(ledger) is State.GRANTED
+
+
 def test_ignored_parts_of_a_body_are_reported_and_counted(ada: ConsentLedger) -> None:
     body = payload("text_stop.json")
     body["entry"][0]["changes"].append(

@@ -471,6 +471,22 @@ class TestBadInput:
 
         assert result.stderr.startswith(f"Error: cannot open {path} as the views' SQLite database")
 
+    def test_status_explains_a_later_grant_beside_an_all_withdrawal(
+        self, db: str, runner: CliRunner
+    ) -> None:
+        opt_in(runner, db, "--occurred-at", "2026-11-01")
+        ok(runner, *("opt-out", ADA, "--all", "--db", db, "--method", "api"),
+           *("--occurred-at", "2026-11-10"))  # fmt: skip
+        opt_in(runner, db, "--occurred-at", "2026-11-20")
+
+        result = ok(runner, "status", ADA, "--db", db)
+
+        assert result.stdout.splitlines()[-1] == (
+            "Note: #3 OptedOut withdrew every category on whatsapp at 2026-11-10T00:00:00Z; "
+            "events apply in the order they occurred, so what was granted after it stands: "
+            "offers (granted by #4 OptedIn, 2026-11-20T00:00:00Z)"
+        )
+
     def test_an_unreachable_postgres_keeps_psycopgs_reason(self, runner: CliRunner) -> None:
         result = fails(runner, "status", ADA, "--db", "postgresql://nobody@127.0.0.1:1/none")
 

@@ -291,6 +291,49 @@ def fold(effects: Iterable[Effect], at: datetime, known_at: datetime) -> list[Co
     return [s for s in states if s is not None]
 
 
+class Overridden(NamedTuple):
+    """A withdrawal of every category (or channel) that later grants override, row by row."""
+
+    withdrawal: ConsentState
+    later: list[ConsentState]
+
+
+def overridden_withdrawals(states: Iterable[ConsentState]) -> list[Overridden]:
+    """Each ``*`` withdrawal with the later grants (or pending ones) that stand beside it.
+
+    Events apply in the order they occurred: a withdrawal of every category withdraws
+    what was granted before it, and a grant that occurred after it stands. The status
+    shows both rows; this says which one wins for which category.
+    """
+    states = list(states)
+    found = []
+    for withdrawal in states:
+        if withdrawal.state is not State.WITHDRAWN or EVERY not in (
+            withdrawal.channel,
+            withdrawal.category,
+        ):
+            continue
+        later = [
+            state
+            for state in states
+            if state.state in {State.GRANTED, State.PENDING, State.EXPIRED}
+            and _within(state, withdrawal)
+            and (state.since, state.event_version) > (withdrawal.since, withdrawal.event_version)
+        ]
+        if later:
+            found.append(Overridden(withdrawal, later))
+    return found
+
+
+def _within(state: ConsentState, withdrawal: ConsentState) -> bool:
+    """Whether ``withdrawal``'s scope reached the key of ``state``."""
+    return (
+        withdrawal.channel in {EVERY, state.channel}
+        and withdrawal.category in {EVERY, state.category}
+        and (withdrawal.sender is None or withdrawal.sender == state.sender)
+    )
+
+
 def platform_states(effects: list[Effect]) -> list[PlatformState]:
     """The latest marketing stop or resume per sender, from effects visible and in order."""
     latest: dict[str | None, PlatformState] = {}

@@ -38,6 +38,7 @@ from consent_ledger.model.commands import (
     RecordSignal,
 )
 from consent_ledger.model.identifiers import Identifier, IdentifierKind
+from consent_ledger.model.status import State
 from consent_ledger.model.taxonomy import Channel, Method, TemplateCategory
 from consent_ledger.model.values import Provenance
 from consent_ledger.whatsapp.bodies import read_payloads
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 
     from consent_ledger.application.catalogue import BusinessInfo
     from consent_ledger.application.recording import Recorded
-    from consent_ledger.model.history import SubjectHistory
+    from consent_ledger.model.history import SubjectHistory, SubjectStatus
     from consent_ledger.whatsapp.signals import AnySignal
 
 PLATFORM_ACTOR = "platform:whatsapp"
@@ -96,6 +97,9 @@ class Ledger(Protocol):
 
     def get_history(self, identifier: Identifier | str, *, business_id: str) -> SubjectHistory:
         """A person's events, personal data opened."""
+
+    def get_status(self, identifier: Identifier | str, *, business_id: str) -> SubjectStatus:
+        """A person's consent now."""
 
     def set_template_category(  # noqa: PLR0913 (as the catalogue takes it)
         self,
@@ -289,6 +293,9 @@ def _take(ledger: Ledger, signal: AnySignal, business_id: str) -> Outcome:
 
 
 def _carry_out(ledger: Ledger, signal: AnySignal, step: _Step) -> Outcome:
+    if isinstance(step.command, OptOut):
+        outcome = _record(ledger, signal, step.command, step.action, step.detail)
+        return _superseded(ledger, step.command, outcome)
     if step.command is not None:
         return _record(ledger, signal, step.command, step.action, step.detail)
     if step.change_template is not None:
@@ -297,6 +304,34 @@ def _carry_out(ledger: Ledger, signal: AnySignal, step: _Step) -> Outcome:
             signal.path, signal.signal, step.action if done else "duplicate", step.detail
         )
     return _note(ledger, signal, step.detail, step.action)
+
+
+def _superseded(ledger: Ledger, command: OptOut, outcome: Outcome) -> Outcome:
+    """The outcome of a recorded opt-out, saying so if grants that occurred after it stand.
+
+    A STOP delivered late (or replayed from an old export) is recorded where it occurred:
+    an opt-in after it still wins, and the report must not say the person was opted out.
+    """
+    recorded = outcome.recorded
+    if recorded is None or recorded.event_type != "OptedOut":
+        return outcome
+    status = ledger.get_status(command.identifier, business_id=command.business_id)
+    standing = [
+        state
+        for state in status.consents
+        if state.state in {State.GRANTED, State.PENDING}
+        and state.since > command.occurred_at
+        and command.channel in {None, state.channel}
+        and (command.categories is None or state.category in command.categories)
+        and command.sender in {None, state.sender}
+    ]
+    if not standing:
+        return outcome
+    later = ", ".join(
+        f"{state.category} (#{state.event_version} {state.event_type})" for state in standing
+    )
+    detail = f"{outcome.detail}: recorded; an opt-in after it still stands: {later}"
+    return dataclasses.replace(outcome, action="superseded", detail=detail)
 
 
 _UNKNOWN_USERNAME = (

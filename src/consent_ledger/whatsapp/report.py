@@ -18,6 +18,7 @@ class Outcome:
     """What the item was (``inbound-message``, ...); None for an ignored part."""
     action: str
     """``opted-out``, ``re-granted``, ``marketing-stopped``, ``marketing-resumed``,
+    ``superseded`` (an opt-out recorded, but an opt-in that occurred after it stands),
     ``identity-changed``, ``template-category-changed``, ``template-category-announced``,
     ``noted`` (seen, nothing to change), ``for-review``, ``refused``, ``duplicate``, or
     ``ignored`` (a part of the body that carries no consent signal: nothing kept)."""
@@ -26,8 +27,15 @@ class Outcome:
 
     @property
     def changed_consent(self) -> bool:
-        """Whether consent changed: an event was recorded, and it is not a noted signal."""
-        return self.recorded is not None and self.recorded.event_type != "SignalReceived"
+        """Whether consent changed now: an event was recorded that decides something.
+
+        Not a noted signal, nor an opt-out that a later opt-in overrides.
+        """
+        return (
+            self.recorded is not None
+            and self.recorded.event_type != "SignalReceived"
+            and self.action != "superseded"
+        )
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from consent_ledger.evidence.merkle import leaf_hash
 from consent_ledger.exceptions import InvalidInputError, NoticeNotFoundError
 from consent_ledger.model.notice import content_hash
+from consent_ledger.model.status import Overridden, overridden_withdrawals
 from consent_ledger.storage.log import event_types
 
 if TYPE_CHECKING:
@@ -95,6 +96,11 @@ class Dossier:
     def subject_id(self) -> UUID:
         """The id of the person's consent record."""
         return self.history.subject_id
+
+    @property
+    def overridden(self) -> list[Overridden]:
+        """Withdrawals of every category that grants made after them override, row by row."""
+        return overridden_withdrawals(self.status.consents)
 
     @property
     def erased(self) -> bool:
