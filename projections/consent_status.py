@@ -57,7 +57,7 @@ class ConsentStatusView(View):
     """Current consent per (business, subject, channel, category, sender)."""
 
     name = "consent-status"
-    schema_version = 1
+    schema_version = 2  # 2: pending opt-ins expire; a confirmation grants a lapsed key
 
     def __init__(self, database: Any) -> None:
         """Attach to ``database``; see :class:`~projections.views.View`."""

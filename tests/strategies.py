@@ -109,6 +109,7 @@ class Cell:
     since: datetime
     version: int
     expires_at: datetime | None = None
+    waiting: Step | None = None  # the pending opt-in not yet confirmed or withdrawn
 
 
 @dataclass
@@ -131,7 +132,8 @@ class Model:
         for version, step in decisions:
             _replay(cells, step, version)
         for cell in cells.values():
-            if cell.state == "granted" and cell.expires_at is not None and cell.expires_at <= at:
+            expiring = cell.state in ("granted", "pending")
+            if expiring and cell.expires_at is not None and cell.expires_at <= at:
                 cell.state, cell.since = "expired", cell.expires_at
         return cells
 
@@ -218,11 +220,26 @@ def _replay(cells: dict[tuple[str, str, str | None], Cell], step: Step, version:
             continue  # only withdrawals of everything reach the "every" rows
         if step.granted and _reaches(step, channel, category, sender, step.granted):
             if step.kind == "confirm":
-                cell = cells.get(key)
-                if cell is not None and cell.state == "pending":
-                    cell.state, cell.since, cell.version = "granted", step.occurred_at, version
+                _confirm(cells.get(key), step, version)
             else:
                 state = "pending" if step.pending else "granted"
-                cells[key] = Cell(state, step.occurred_at, version, step.expires_at)
+                cell = cells.get(key)
+                waiting = step if step.pending else (cell.waiting if cell else None)
+                cells[key] = Cell(state, step.occurred_at, version, step.expires_at, waiting)
         if step.withdrawn and _reaches(step, channel, category, sender, step.withdrawn):
             cells[key] = Cell("withdrawn", step.occurred_at, version)
+
+
+def _confirm(cell: Cell | None, step: Step, version: int) -> None:
+    """README: a confirmation grants the opt-in that waits for it, unless that expired; also
+    where a grant that came between has lapsed. Never after a withdrawal."""
+    at = step.occurred_at
+    if cell is None or cell.waiting is None:
+        return
+    waiting = cell.waiting
+    if waiting.expires_at is not None and waiting.expires_at <= at:
+        return
+    lapsed = cell.state == "granted" and cell.expires_at is not None and cell.expires_at <= at
+    if cell.state == "pending" or lapsed:
+        cell.state, cell.since, cell.version = "granted", at, version
+        cell.expires_at, cell.waiting = waiting.expires_at, None

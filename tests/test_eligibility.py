@@ -12,6 +12,7 @@ from consent_ledger.projections import ConsentStatusView, catch_up, open_view_da
 from consent_ledger import (
     ConfirmOptIn,
     ConsentLedger,
+    ConsentRuleError,
     OptIn,
     OptOut,
     RecordPlatformPreference,
@@ -280,3 +281,107 @@ def test_policies_are_data() -> None:
     assert set(presets) >= {"whatsapp-2021", "whatsapp-2025", "consent-only"}
     assert len(presets["whatsapp-2021"].recipient_countries or ()) == 20
     assert all(p.description and p.source for p in presets.values())
+
+
+class TestThePrecedenceTheReadmeStates:
+    """The rules of README "Send-time checks: which event decides", one test each."""
+
+    def test_a_pending_opt_in_past_its_expiry_reads_expired(
+        self, ledger: ConsentLedger, check: Check
+    ) -> None:
+        opt_in(
+            ledger,
+            awaiting_confirmation=True,
+            occurred_at=NOW - timedelta(days=3),
+            expires_at=NOW - timedelta(days=1),
+        )
+
+        decision = check(category="offers")
+        status = ledger.get_status(ADA, business_id=BUSINESS)
+        [offers] = [c for c in status.consents if c.category == "offers"]
+
+        assert decision.reason == Reason.EXPIRED
+        assert offers.state == "expired"
+
+    def test_a_pending_opt_in_past_its_expiry_cannot_be_confirmed(
+        self, ledger: ConsentLedger
+    ) -> None:
+        opt_in(
+            ledger,
+            awaiting_confirmation=True,
+            occurred_at=NOW - timedelta(days=3),
+            expires_at=NOW - timedelta(days=1),
+        )
+
+        with pytest.raises(ConsentRuleError, match="awaited confirmation"):
+            ledger.confirm_opt_in(
+                ConfirmOptIn(
+                    business_id=BUSINESS, identifier=ADA, categories=("offers",), method="web-form"
+                )
+            )
+
+    def test_a_confirmation_for_every_sender_covers_a_sender_whose_own_grant_lapsed(
+        self, ledger: ConsentLedger, check: Check
+    ) -> None:
+        opt_in(ledger, awaiting_confirmation=True, occurred_at=NOW - timedelta(days=5))
+        opt_in(
+            ledger,
+            sender=SHOP,
+            occurred_at=NOW - timedelta(days=4),
+            expires_at=NOW - timedelta(days=3),
+        )
+        ledger.confirm_opt_in(
+            ConfirmOptIn(
+                business_id=BUSINESS,
+                identifier=ADA,
+                categories=("offers",),
+                method="web-form",
+                occurred_at=NOW - timedelta(days=1),
+            )
+        )
+
+        from_shop = check(category="offers", sender=SHOP)
+        from_anyone = check(category="offers")
+
+        assert (from_shop.reason, from_shop.event_type) == (Reason.CONSENTED, "OptInConfirmed")
+        assert (from_anyone.reason, from_anyone.event_type) == (Reason.CONSENTED, "OptInConfirmed")
+
+    def test_a_sender_grant_still_in_force_is_what_a_send_from_it_rests_on(
+        self, ledger: ConsentLedger, check: Check
+    ) -> None:
+        opt_in(ledger, awaiting_confirmation=True, occurred_at=NOW - timedelta(days=5))
+        opt_in(ledger, sender=SHOP, occurred_at=NOW - timedelta(days=4))
+
+        from_shop = check(category="offers", sender=SHOP)
+        from_anyone = check(category="offers")
+        from_another = check(category="offers", sender=OTHER_SHOP)
+
+        assert (from_shop.reason, from_shop.event_version) == (Reason.CONSENTED, 3)
+        assert from_anyone.reason == Reason.PENDING_CONFIRMATION  # every sender: still waiting
+        assert from_another.reason == Reason.PENDING_CONFIRMATION
+
+    def test_a_withdrawal_with_nothing_granted_before_reads_withdrawn(
+        self, ledger: ConsentLedger, check: Check
+    ) -> None:
+        ledger.opt_out(OptOut(business_id=BUSINESS, identifier=ADA, method="sms-keyword"))
+
+        decision = check(category="offers")
+
+        assert (decision.reason, decision.event_type) == (Reason.WITHDRAWN, "OptedOut")
+
+    @pytest.mark.parametrize(
+        ("policy", "reason"),
+        [
+            ("whatsapp-2025", Reason.TEMPLATE_CATEGORY_MISMATCH),
+            ("whatsapp-2021", Reason.CONSENTED),
+            ("consent-only", Reason.CONSENTED),
+        ],
+    )
+    def test_a_template_category_mismatch_is_a_whatsapp_2025_rule(
+        self, ledger: ConsentLedger, check: Check, policy: str, reason: Reason
+    ) -> None:
+        opt_in(ledger)
+
+        decision = check(category="order-updates", template_category="MARKETING", policy=policy)
+
+        assert decision.reason == reason

@@ -177,15 +177,18 @@ def visible(effects: Iterable[Effect], at: datetime, known_at: datetime) -> list
 
 
 def expire(state: ConsentState | None, at: datetime) -> ConsentState | None:
-    """The state at ``at``: a grant whose expiry has passed reads as expired since then."""
+    """The state at ``at``: a grant (or a pending one) whose expiry has passed reads expired."""
     if (
         state is not None
-        and state.state is State.GRANTED
+        and state.state in _EXPIRING
         and state.expires_at is not None
         and state.expires_at <= at
     ):
         return state._replace(state=State.EXPIRED, since=state.expires_at)
     return state
+
+
+_EXPIRING = frozenset({State.GRANTED, State.PENDING})
 
 
 def base_state(
@@ -195,11 +198,11 @@ def base_state(
 
     Returns None if no effect ever reached it.
     """
-    state: ConsentState | None = None
+    key = _KeyFold()
     for effect in effects:
         if effect.applies_to(channel, category, sender):
-            state = _apply(state, effect, channel, category, sender)
-    return state
+            key.apply(effect, channel, category, sender)
+    return key.state
 
 
 def evaluate(
@@ -209,18 +212,54 @@ def evaluate(
     return expire(base_state(effects, channel, category, sender), at)
 
 
-def _apply(
-    state: ConsentState | None, effect: Effect, channel: str, category: str, sender: str | None
-) -> ConsentState | None:
-    if effect.kind is EffectKind.CONFIRM:
-        if state is None or state.state is not State.PENDING:
-            return state  # nothing awaited confirmation: a stray confirmation grants nothing
-        return state._replace(
+class _KeyFold:
+    """The fold of one channel/category/sender: its state, and the opt-in awaiting confirmation.
+
+    A confirmation grants the pending opt-in it confirms, from the moment it occurs, with
+    that opt-in's notice and expiry, where the key still waits for it, and also where a
+    narrower grant that came between (one naming this sender) has lapsed by then. It
+    never revives a withdrawal, nor a pending opt-in past its expiry.
+    """
+
+    __slots__ = ("pending", "state")
+
+    def __init__(self) -> None:
+        self.state: ConsentState | None = None
+        self.pending: Effect | None = None
+
+    def apply(self, effect: Effect, channel: str, category: str, sender: str | None) -> None:
+        if effect.kind is EffectKind.CONFIRM:
+            self._confirm(effect)
+            return
+        self.state = _state(effect, channel, category, sender)
+        if effect.kind is EffectKind.GRANT_PENDING:
+            self.pending = effect
+        elif effect.kind is EffectKind.WITHDRAW:
+            self.pending = None
+
+    def _confirm(self, effect: Effect) -> None:
+        state, pending, at = self.state, self.pending, effect.occurred_at
+        if pending is None or state is None or _lapsed(pending.expires_at, at):
+            return  # nothing awaits confirmation (or it expired): a stray one grants nothing
+        waiting = state.state is State.PENDING
+        if not waiting and not (state.state is State.GRANTED and _lapsed(state.expires_at, at)):
+            return
+        self.state = state._replace(
             state=State.GRANTED,
-            since=effect.occurred_at,
+            since=at,
+            expires_at=pending.expires_at,
+            notice=pending.notice,
             event_version=effect.version,
             event_type=effect.event_type,
         )
+        self.pending = None
+
+
+def _lapsed(expires_at: datetime | None, at: datetime) -> bool:
+    return expires_at is not None and expires_at <= at
+
+
+def _state(effect: Effect, channel: str, category: str, sender: str | None) -> ConsentState:
     new_state = _STATE_AFTER[effect.kind]
     return ConsentState(
         channel=channel,
@@ -273,7 +312,7 @@ def answer_states(effects: list[Effect]) -> list[ConsentState]:
         senders.add(effect.sender)
     # One pass over the effects, each applied to exactly the keys it reaches (what
     # Effect.applies_to says, enumerated): the same fold as base_state for every key.
-    states: dict[tuple[str, str, str | None], ConsentState | None] = {}
+    folds: dict[tuple[str, str, str | None], _KeyFold] = {}
     for effect in consent:
         reached = product(
             channels if effect.channel is None else (effect.channel,),
@@ -281,8 +320,8 @@ def answer_states(effects: list[Effect]) -> list[ConsentState]:
             senders if effect.sender is None else (effect.sender,),
         )
         for key in reached:
-            states[key] = _apply(states.get(key), effect, *key)
-    return [s for key in sorted(states, key=_key_order) if (s := states[key]) is not None]
+            folds.setdefault(key, _KeyFold()).apply(effect, *key)
+    return [s for key in sorted(folds, key=_key_order) if (s := folds[key].state) is not None]
 
 
 def fold(effects: Iterable[Effect], at: datetime, known_at: datetime) -> list[ConsentState]:
