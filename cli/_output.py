@@ -224,6 +224,7 @@ HISTORY_COLUMNS = (
     "signal",
     "evidence",
     "personal_data_erased",
+    "notice_published_at",
 )
 
 
@@ -255,6 +256,7 @@ def entry_json(entry: HistoryEntry) -> dict[str, Any]:
         "signal": entry.signal,
         "evidence": entry.evidence.model_dump(exclude_none=True) if entry.evidence else None,
         "personal_data_erased": entry.personal_data_erased,
+        "notice_published_at": iso(entry.notice_published_at),
     }
 
 
@@ -288,6 +290,10 @@ def _details(entry: HistoryEntry) -> str:
         details.append(f"evidence {entry.evidence.summary()}")
     if entry.personal_data_erased:
         details.append("personal data erased")
+    if entry.before_its_notice:
+        details.append(
+            f"dated before {entry.notice} was published ({short_time(entry.notice_published_at)})"
+        )
     return "; ".join(details)
 
 

@@ -322,6 +322,15 @@ def test_the_current_state_is_right_after_an_opt_out(ledger: ConsentLedger) -> N
     assert rows == {"offers": ("withdrawn", "3"), "order-updates": ("granted", "2")}
 
 
+def test_a_grant_dated_before_its_notice_was_published_is_flagged(ledger: ConsentLedger) -> None:
+    opt_in(ledger, ADA, occurred_at=datetime(2026, 1, 15, tzinfo=UTC))
+
+    _, page = dossier_of(ledger)
+
+    flag = " ".join(page.by_class("before-notice")[0].text.split())
+    assert flag.startswith("dated before whatsapp-optin@1 was published in the ledger")
+
+
 def test_a_later_grant_beside_an_all_withdrawal_is_explained(ledger: ConsentLedger) -> None:
     opt_in(ledger, ADA, occurred_at=datetime.now(UTC) - timedelta(days=9))
     ledger.opt_out(

@@ -111,7 +111,7 @@ class ConsentLedger(Application[UUID]):
         self.catalogue = Catalogue(self.books)
         self.recording = Recording(self.books, self.catalogue)
         self.signals = Signals(self.books, self.catalogue, self.recording)
-        self.queries = Queries(self.books)
+        self.queries = Queries(self.books, self.catalogue)
         self.sending = SendingDecisions(self.books, self.catalogue)
 
     def construct_mapper(self) -> Mapper[UUID]:

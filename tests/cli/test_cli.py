@@ -487,6 +487,18 @@ class TestBadInput:
             "offers (granted by #4 OptedIn, 2026-11-20T00:00:00Z)"
         )
 
+    def test_an_opt_in_dated_before_its_notice_was_published_is_flagged(
+        self, db: str, runner: CliRunner
+    ) -> None:
+        opt_in(runner, db, "--occurred-at", "2026-01-15")
+
+        table = ok(runner, "history", ADA, "--db", db)
+        as_json = json.loads(ok(runner, "history", ADA, "--db", db, "--format", "json").stdout)
+
+        opted_in = as_json["events"][1]
+        assert opted_in["occurred_at"] < opted_in["notice_published_at"]
+        assert "dated before whatsapp-optin@1 was published (" in table.stdout.splitlines()[-1]
+
     def test_an_unreachable_postgres_keeps_psycopgs_reason(self, runner: CliRunner) -> None:
         result = fails(runner, "status", ADA, "--db", "postgresql://nobody@127.0.0.1:1/none")
 

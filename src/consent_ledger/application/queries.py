@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from consent_ledger.exceptions import NoticeNotFoundError
 from consent_ledger.model.consent_record import ConsentRecord
 from consent_ledger.model.history import SubjectHistory, SubjectStatus, history_entry
 from consent_ledger.model.identifiers import as_identifier
@@ -13,16 +16,19 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from consent_ledger.application.books import Books
+    from consent_ledger.application.catalogue import Catalogue
+    from consent_ledger.model.history import HistoryEntry
     from consent_ledger.model.identifiers import Identifier
-    from consent_ledger.model.values import Sealed
+    from consent_ledger.model.values import NoticeRef, Sealed
 
 
 class Queries:
     """Answers what the ledger knows of one person, personal data opened for the caller."""
 
-    def __init__(self, books: Books) -> None:
-        """Read ``books``."""
+    def __init__(self, books: Books, catalogue: Catalogue) -> None:
+        """Read ``books``; find the notices history entries name in ``catalogue``."""
         self._books = books
+        self._catalogue = catalogue
 
     def find_subject(self, identifier: Identifier | str, *, business_id: str) -> UUID | None:
         """The id of the person's consent record with a business, if they have one."""
@@ -88,7 +94,9 @@ class Queries:
             return data_key.open(sealed, version=version, purpose=purpose)
 
         events = list(self._books.events(subject_id))
-        entries = [history_entry(event, unseal) for event in events]
+        entries = self._with_notice_times(
+            [history_entry(event, unseal) for event in events], business_id
+        )
         registered = events[0] if events else None
         return SubjectHistory(
             subject_id=subject_id,
@@ -99,3 +107,19 @@ class Queries:
             if isinstance(registered, ConsentRecord.SubjectRegistered)
             else None,
         )
+
+    def _with_notice_times(
+        self, entries: list[HistoryEntry], business_id: str
+    ) -> list[HistoryEntry]:
+        """The entries, each naming a notice with the time that notice version was published."""
+        published: dict[NoticeRef, datetime] = {}
+        for ref in {entry.notice for entry in entries if entry.notice}:
+            with contextlib.suppress(NoticeNotFoundError):  # a notice gone is shown as such
+                notice = self._catalogue.get_notice(business_id, ref.notice_id, ref.version)
+                published[ref] = notice.published_at
+        return [
+            dataclasses.replace(entry, notice_published_at=published.get(entry.notice))
+            if entry.notice
+            else entry
+            for entry in entries
+        ]

@@ -67,6 +67,22 @@ class HistoryEntry:
     signal: str | None = None  # on SignalReceived: what the platform reported, in words
     evidence: Evidence | None = None
     personal_data_erased: bool = False
+    notice_published_at: datetime | None = None
+    """When the notice version the event names was published in the ledger."""
+
+    @property
+    def before_its_notice(self) -> bool:
+        """Whether the decision is dated before its notice version was published.
+
+        The ledger accepts it (a paper form is entered late; a business brings in
+        consent given to wording it publishes here afterwards) and flags it: the
+        wording the person saw was entered in the ledger after they agreed.
+        """
+        return (
+            self.occurred_at is not None
+            and self.notice_published_at is not None
+            and self.occurred_at < self.notice_published_at
+        )
 
 
 @dataclass(frozen=True, slots=True)
