@@ -649,6 +649,28 @@ def test_a_kept_checkpoint_beyond_the_log_fails(ledger: ConsentLedger, raw: RawS
     assert f"checkpoint {kept.size}" in (verification.problem or "")
 
 
+def test_a_kept_checkpoint_missing_from_the_ledger_fails(ledger: ConsentLedger) -> None:
+    """The log still extends it, but the ledger no longer holds it: its table was altered."""
+    record(ledger, 3)
+    kept = ledger.checkpoint()
+    record(ledger, 1, start=3)
+    ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(
+            f"DELETE FROM {evidence.checkpoints_table} WHERE tree_size = ?", (kept.size,)
+        )
+
+    verification = ledger.verify(since=[kept.note])
+
+    assert not verification.ok
+    assert verification.problem == (
+        f"your kept checkpoint {kept.size} is missing from the ledger's checkpoints "
+        f"(ledger_checkpoints; the ledger holds 1 checkpoint, up to {ledger.event_log.head()} "
+        "events): they were emptied or altered, though the log still matches it"
+    )
+
+
 @given(st.lists(stored_rows, max_size=5))
 def test_leaf_hashes_in_bulk_are_each_leaf_hash_of_its_record(rows: list[StoredRow]) -> None:
     assert leaf_hashes(rows) == [leaf_hash(leaf_record(row)) for row in rows]
