@@ -23,6 +23,7 @@ from consent_ledger.storage.log import BEFORE_ALL
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
+    from consent_ledger.evidence.derived import DerivedReport
     from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence
 
 
@@ -39,6 +40,8 @@ class Verification:
     covered: int
     problem: str | None = None
     position: int | None = None
+    derived: DerivedReport | None = None
+    """What was found comparing derived state (lookups, views) with the log, if it was."""
 
     @property
     def ok(self) -> bool:
