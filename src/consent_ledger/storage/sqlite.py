@@ -276,7 +276,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             params.append(high.replace("-", ""))
         with self._reader_lock:
             rows = self._reader_connection().execute(select, params).fetchall()
-        return [(bytes(lookup), str(UUID(hex_id))) for lookup, hex_id in rows]
+        return [(bytes(lookup), _dashed(hex_id)) for lookup, hex_id in rows]
 
     def select_lookup_subjects(self, lookups: Sequence[bytes]) -> dict[bytes, str]:
         """Who each of ``lookups`` finds (those that find anyone), as str(uuid)."""
@@ -287,7 +287,7 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             select = f"SELECT lookup, subject_id FROM subject_lookup WHERE lookup IN ({marks})"  # noqa: S608
             with self._reader_lock:
                 rows = self._reader_connection().execute(select, chunk).fetchall()
-            found.update((bytes(lookup), str(UUID(hex_id))) for lookup, hex_id in rows)
+            found.update((bytes(lookup), _dashed(hex_id)) for lookup, hex_id in rows)
         return found
 
     def select_stream_starts(self, stream_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
@@ -302,8 +302,13 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             )
             with self._reader_lock:
                 rows = self._reader_connection().execute(select, chunk).fetchall()
-            found.update((str(UUID(hex_id)), (position, topic)) for position, hex_id, topic in rows)
+            found.update((_dashed(hex_id), (position, topic)) for position, hex_id, topic in rows)
         return found
+
+
+def _dashed(hex_id: str) -> str:
+    """A stored id (32 hex digits) as ``str(UUID(...))`` writes it, without making the UUID."""
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
 
 
 def select_stored_between(
