@@ -10,7 +10,9 @@ machine, the median of ``--repeat`` rounds, in events per second:
   decodes each stored event with ``json.loads`` and writes it with ``json.dumps``;
 * ``checkpoint`` of the whole log from nothing (every leaf hashed and kept, then signed);
 * ``verify`` of the live ledger against its checkpoint (every leaf recomputed), in one
-  process and, as the command line does, with a leaf-hashing worker process per CPU;
+  process and with a leaf-hashing worker process per CPU (``verify --log-only``); then
+  also the ledger's lookups (the library's default), and the lookups and both views,
+  caught up in the ledger's database, as the command line does;
 * ``export --bundle`` (complete) and ``verify`` of that bundle offline;
 
 and, in milliseconds, one person's proofs as a dossier makes them (from the kept tiles),
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from consent_ledger.projections import catch_up_all, open_view_database, open_views, view_checks
 from read_side import BUSINESS, build, number  # the same ledger as the read-side benchmark
 
 from consent_ledger import ConsentLedger
@@ -41,7 +44,9 @@ from consent_ledger.reports.export import write_jsonl
 from consent_ledger.storage.log import stored_events
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+
+    from consent_ledger.projections import View
 
 
 def timed(work: Callable[[], object]) -> float:
@@ -81,11 +86,27 @@ def checkpoint_from_nothing(ledger: ConsentLedger) -> None:
     ledger.checkpoint(workers=None)
 
 
-def verify_live(ledger: ConsentLedger, workers: int | None) -> None:
-    """What ``consent-ledger verify`` does (workers=None: one hashing process per CPU)."""
-    verification = ledger.verify(workers=workers)
+def verify_live(
+    ledger: ConsentLedger, workers: int | None, *, derived: str = "", views: Sequence[View] = ()
+) -> None:
+    """What ``consent-ledger verify`` does (workers=None: one hashing process per CPU).
+
+    ``derived``: "" the log only (``--log-only``), "lookups" the library's default,
+    "views" the lookups and ``views`` too, as the command does.
+    """
+    checks = view_checks(views, ledger.event_log) if derived == "views" else []
+    verification = ledger.verify(workers=workers, log_only=not derived, views=checks)
     if not verification.ok:
         raise SystemExit(verification.problem)
+
+
+def views_of(ledger: ConsentLedger) -> list[View]:
+    """Both views, in the ledger's database, caught up (built once, kept for later runs)."""
+    views = open_views(open_view_database(ledger.event_log.store))
+    started = time.perf_counter()
+    if catch_up_all(ledger.event_log, views, batch_size=10_000)[views[0].name]:
+        print(f"views caught up in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return views
 
 
 def bundle(ledger: ConsentLedger, out: Path) -> None:
@@ -138,6 +159,7 @@ def main() -> None:
     else:
         ledger = build(folder / "ledger.db", max(1, args.events // 2))
     events = ledger.event_log.head()
+    views = views_of(ledger)
     rounds: dict[str, list[float]] = {}
     proving: dict[str, list[float]] = {}
     for _ in range(args.repeat):
@@ -147,9 +169,15 @@ def main() -> None:
             ),
             "export to JSON Lines": timed(lambda: export(ledger, folder / "export.jsonl")),
             "checkpoint from nothing": timed(lambda: checkpoint_from_nothing(ledger)),
-            "verify the live ledger, one process": timed(lambda: verify_live(ledger, 1)),
-            "verify the live ledger, as the CLI does (a hashing process per CPU)": timed(
+            "verify the log, one process": timed(lambda: verify_live(ledger, 1)),
+            "verify the log, a hashing process per CPU (verify --log-only)": timed(
                 lambda: verify_live(ledger, None)
+            ),
+            "verify the log and the lookups (the library's default)": timed(
+                lambda: verify_live(ledger, None, derived="lookups")
+            ),
+            "verify the log, the lookups and both views (the command)": timed(
+                lambda: verify_live(ledger, None, derived="views", views=views)
             ),
             "export --bundle (complete)": timed(lambda: bundle(ledger, folder / "ledger.bundle")),
             "verify the bundle offline": timed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 from consent_ledger.cli._options import format_option, ledger_options, open_ledger
+from consent_ledger.cli._views import view_db_option
+from consent_ledger.projections import built_views, open_view_database, view_checks
 
 from consent_ledger.evidence.checkpoint import VerifierKey, parse_verifier_key
 
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
     from consent_ledger import ConsentLedger
+    from consent_ledger.evidence.derived import DerivedReport, ViewCheck
     from consent_ledger.evidence.verification import Verification
 
 
@@ -82,6 +86,12 @@ def checkpoint(*, db: str, key_file: Path | None, print_key: bool) -> None:
     help="Also compare every kept leaf with the log (reports a leaf index altered while "
     "the log is intact); slower.",
 )
+@click.option(
+    "--log-only",
+    is_flag=True,
+    help="Check only the log and its checkpoints, not the lookups and views derived from it.",
+)
+@view_db_option
 @format_option("text", "json")
 def verify(  # noqa: PLR0913 (one parameter per option)
     *,
@@ -91,6 +101,8 @@ def verify(  # noqa: PLR0913 (one parameter per option)
     public_keys: tuple[str, ...],
     kept: tuple[Path, ...],
     thorough: bool,
+    log_only: bool,
+    view_db: str | None,
     output_format: str,
 ) -> None:
     """Prove a ledger's log, or a bundle exported from one, is exactly as it was signed.
@@ -103,8 +115,12 @@ def verify(  # noqa: PLR0913 (one parameter per option)
 
     Without BUNDLE: checks the ledger at --db. Recomputes every event's leaf from the
     log, checks each checkpoint's signature and root, and names the first position that
-    changed, vanished or appeared. Events recorded after the latest checkpoint are
-    counted, not covered: sign them with ``checkpoint``.
+    changed, vanished or appeared; each --since checkpoint must be one the ledger still
+    holds. Then what decisions rest on is compared with the log: the ledger's lookups
+    (every identifier finds its person; people whose key is gone are skipped) and the
+    views built at --view-db (up to the position each has reached), naming the table and
+    the person or position that disagrees. Events recorded after the latest checkpoint
+    are counted, not covered: sign them with ``checkpoint``, on a schedule.
 
     Exit status 0: verified; 1: something failed (what, on stderr).
 
@@ -119,26 +135,60 @@ def verify(  # noqa: PLR0913 (one parameter per option)
     if bundle is not None:
         _verify_bundle(bundle, keys, notes, output_format)
         return
-    verification = _verify_ledger(open_ledger(db, key_file), keys, notes, thorough=thorough)
+    ledger = open_ledger(db, key_file)
+    checks, outdated = (
+        (None, []) if log_only else _views(ledger, view_db or db, default=view_db is None)
+    )
+    verification = _verify_ledger(ledger, keys, notes, thorough=thorough, views=checks)
     if output_format == "json":
         click.echo(_json(verification))
     elif verification.ok:
         click.echo(_summary(verification))
+        if verification.derived is not None:
+            click.echo(_derived_summary(verification.derived, outdated))
     if not verification.ok:
         msg = f"verification failed: {verification.problem}"
         raise click.ClickException(msg)
 
 
+def _views(
+    ledger: ConsentLedger, view_db: str, *, default: bool
+) -> tuple[list[ViewCheck], list[str]]:
+    """Checks of the views built at ``view_db``, and the views built by another version.
+
+    ``default``: ``view_db`` is the ledger's own database (else it must exist already).
+    """
+    opened = open_view_database(view_db, create=default)
+    database = click.get_current_context().with_resource(contextlib.closing(opened))
+    views, outdated = built_views(database, ledger.event_log.ledger_id)
+    return view_checks(views, ledger.event_log), outdated
+
+
 def _verify_ledger(
-    ledger: ConsentLedger, keys: list[VerifierKey], notes: list[str], *, thorough: bool
+    ledger: ConsentLedger,
+    keys: list[VerifierKey],
+    notes: list[str],
+    *,
+    thorough: bool,
+    views: list[ViewCheck] | None,
 ) -> Verification:
-    """The ledger's log checked against its checkpoints, with a progress bar on stderr."""
+    """The ledger's log checked against its checkpoints, then the lookups and ``views``.
+
+    ``views`` None: the log only. One progress bar on stderr, over both passes.
+    """
+    passes = 1 if views is None else 2
     bar: ProgressBar[int]
     with click.progressbar(
-        length=ledger.event_log.head(), label="verifying", file=sys.stderr
+        length=ledger.event_log.head() * passes, label="verifying", file=sys.stderr
     ) as bar:
         return ledger.verify(
-            keys or None, since=notes, progress=bar.update, workers=None, thorough=thorough
+            keys or None,
+            since=notes,
+            progress=bar.update,
+            workers=None,
+            thorough=thorough,
+            views=views or (),
+            log_only=views is None,
         )
 
 
@@ -195,6 +245,18 @@ def _summary(verification: Verification) -> str:
     return line
 
 
+def _derived_summary(report: DerivedReport, outdated: list[str]) -> str:
+    people = "1 person" if report.people == 1 else f"{report.people:,} people"
+    line = f"lookups of {people} agree with the log"
+    if report.erased:
+        line += f" ({report.erased:,} erased, not checked)"
+    views = [f"{name} (up to position {position:,})" for name, position in report.views]
+    line += f"; views: {', '.join(views)} agree" if views else "; no views built to check"
+    for name in outdated:
+        line += f"; view {name} was built by another version: not checked (catch-up rebuilds it)"
+    return line
+
+
 def _json(verification: Verification) -> str:
     data: dict[str, Any] = {
         "ok": verification.ok,
@@ -204,5 +266,15 @@ def _json(verification: Verification) -> str:
         "unchecked": verification.unchecked,
         "problem": verification.problem,
         "position": verification.position,
+        "derived": None,
     }
+    report = verification.derived
+    if report is not None:
+        data["derived"] = {
+            "people": report.people,
+            "erased": report.erased,
+            "views": dict(report.views),
+            "problems": list(report.problems),
+            "unreported": report.unreported,
+        }
     return orjson.dumps(data).decode()

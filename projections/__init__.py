@@ -4,6 +4,8 @@
   checks;
 * :class:`AuditLogView`: one row per event, for auditors' time-range and category queries.
 
+:func:`view_checks` compares views with the log, for ``ConsentLedger.verify(views=...)``.
+
 Views live in an SQLite file or a PostgreSQL schema (the ledger's own, or another: a
 service may replay a ledger's log into its own database). :func:`catch_up` applies what
 the log holds beyond a view's position, in batches, each one transaction with the new
@@ -11,6 +13,7 @@ position; :func:`follow` keeps views caught up as events arrive.
 """
 
 from consent_ledger.projections.audit_log import AuditLogView, AuditQuery, AuditRow
+from consent_ledger.projections.checks import built_views, view_checks
 from consent_ledger.projections.consent_status import ConsentStatusView
 from consent_ledger.projections.runner import (
     VIEWS,
@@ -34,10 +37,12 @@ __all__ = [
     "View",
     "ViewDatabase",
     "ViewError",
+    "built_views",
     "catch_up",
     "catch_up_all",
     "follow",
     "open_view_database",
     "open_views",
     "rebuild",
+    "view_checks",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import orjson
@@ -288,3 +289,52 @@ def test_no_complete_bundle_is_written_from_a_log_changed_since_it_was_signed(
 
     with pytest.raises(IntegrityError, match="the log does not hash to checkpoint"):
         bundle_of(ledger)
+
+
+# The header's event count and time (issue #11): not signed, so checked against the file.
+
+
+def with_header(lines: list[bytes], **changes: object) -> list[bytes]:
+    header = orjson.loads(lines[0]) | changes
+    return [orjson.dumps({k: v for k, v in header.items() if v is not None}) + b"\n", *lines[1:]]
+
+
+def test_a_partial_bundle_missing_a_line_fails_on_its_event_count(ledger: ConsentLedger) -> None:
+    """Each line left carries its own proof: only the header's count shows one is gone."""
+    record(ledger, 5)
+    lines = bundle_of(ledger, person_positions(ledger, "+44 7700 900003"))
+
+    result = check(lines[:-1], ledger)
+
+    assert result.problem == (
+        f"line 1: the bundle header says {len(lines) - 1} events; the bundle holds {len(lines) - 2}"
+    )
+
+
+def test_a_bundle_header_time_not_in_utc_fails(ledger: ConsentLedger) -> None:
+    record(ledger, 2)
+    lines = with_header(bundle_of(ledger), created_at="2026-12-02T10:00:00+01:00")
+
+    result = check(lines, ledger)
+
+    assert result.problem == (
+        "line 1: the bundle header's created_at '2026-12-02T10:00:00+01:00' is not a UTC time"
+    )
+
+
+def test_a_bundle_header_without_its_event_count_is_not_read(ledger: ConsentLedger) -> None:
+    record(ledger, 2)
+    lines = with_header(bundle_of(ledger), events=None)
+
+    assert check(lines, ledger).problem == "the bundle header has no valid 'events'"
+
+
+def test_a_bundle_checked_long_after_it_was_made_verifies(ledger: ConsentLedger) -> None:
+    record(ledger, 2)
+    lines = bundle_of(ledger)
+    made = datetime.fromisoformat(orjson.loads(lines[0])["created_at"])
+
+    result = verify_bundle(lines, [ledger.verifier_key()], now=made + timedelta(days=400))
+
+    assert result.ok, result.problem
+    assert result.created_at == orjson.loads(lines[0])["created_at"]

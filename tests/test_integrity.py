@@ -149,9 +149,13 @@ def raw(ledger_at: tuple[ConsentLedger, str, Path | None]) -> Iterator[RawStore]
 
 
 def flip_a_byte(state: bytes) -> bytes:
-    """The same event with one character of its recorded time changed."""
+    """The same event with one character of its recorded time changed (to an earlier year).
+
+    Earlier, not later: a bundle of an event recorded after the bundle was made fails
+    for that alone, and some tests need the change found only by the hashes.
+    """
     at = state.index(b'"timestamp":"') + len(b'"timestamp":"') + 3  # the year's last digit
-    return state[:at] + (b"8" if state[at : at + 1] != b"8" else b"7") + state[at + 1 :]
+    return state[:at] + (b"4" if state[at : at + 1] != b"4" else b"3") + state[at + 1 :]
 
 
 # Signing and verifying.
@@ -647,6 +651,28 @@ def test_a_kept_checkpoint_beyond_the_log_fails(ledger: ConsentLedger, raw: RawS
 
     assert not verification.ok
     assert f"checkpoint {kept.size}" in (verification.problem or "")
+
+
+def test_a_kept_checkpoint_missing_from_the_ledger_fails(ledger: ConsentLedger) -> None:
+    """The log still extends it, but the ledger no longer holds it: its table was altered."""
+    record(ledger, 3)
+    kept = ledger.checkpoint()
+    record(ledger, 1, start=3)
+    ledger.checkpoint()
+    evidence = ledger.tamper_evidence
+    with evidence.database.transaction() as cursor:
+        cursor.execute(
+            f"DELETE FROM {evidence.checkpoints_table} WHERE tree_size = ?", (kept.size,)
+        )
+
+    verification = ledger.verify(since=[kept.note])
+
+    assert not verification.ok
+    assert verification.problem == (
+        f"your kept checkpoint {kept.size} is missing from the ledger's checkpoints "
+        f"(ledger_checkpoints; the ledger holds 1 checkpoint, up to {ledger.event_log.head()} "
+        "events): they were emptied or altered, though the log still matches it"
+    )
 
 
 @given(st.lists(stored_rows, max_size=5))

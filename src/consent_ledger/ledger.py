@@ -17,6 +17,7 @@ decisions (check, audience). The services share one :class:`~.application.books.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Unpack, cast
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from consent_ledger.application.catalogue import AnnouncedChange, CategoryChange
     from consent_ledger.application.decisions import CheckOptions, SendOptions
     from consent_ledger.evidence.checkpoint import VerifierKey
+    from consent_ledger.evidence.derived import ViewCheck
     from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence
     from consent_ledger.evidence.verification import Verification
     from consent_ledger.model.commands import (
@@ -250,7 +252,7 @@ class ConsentLedger(Application[UUID]):
         """The public key that verifies this ledger's checkpoints: give it to auditors."""
         return self.tamper_evidence.verifier_key(self._signing_key())
 
-    def verify(
+    def verify(  # noqa: PLR0913 (one argument per thing to check)
         self,
         keys: Sequence[VerifierKey] | None = None,
         *,
@@ -258,20 +260,39 @@ class ConsentLedger(Application[UUID]):
         progress: Callable[[int], None] | None = None,
         workers: int | None = 1,
         thorough: bool = False,
+        views: Sequence[ViewCheck] = (),
+        log_only: bool = False,
     ) -> Verification:
-        """Check every stored event against every signed checkpoint.
+        """Check every stored event against every signed checkpoint, then what is derived.
 
         ``keys``: the verifier keys to trust (default: this ledger's own, from its master
         key; an auditor passes the key they were given). ``since``: signed checkpoints
-        kept outside the ledger, which the log must extend: a log rewritten and signed
-        again by the key's holder fails against them. ``workers``: as :meth:`checkpoint`.
-        ``thorough``: also compare every kept leaf (see
-        :meth:`~consent_ledger.evidence.integrity.TamperEvidence.verify`).
+        kept outside the ledger, which the log must extend and the ledger must still hold:
+        a log rewritten and signed again by the key's holder fails against them.
+        ``workers``: as :meth:`checkpoint`. ``thorough``: also compare every kept leaf
+        (see :meth:`~consent_ledger.evidence.integrity.TamperEvidence.verify`).
+
+        Once the log is shown as signed, what decisions rest on is compared with it
+        (:func:`~consent_ledger.evidence.derived.check_derived`): the ledger's lookups
+        (with this ledger's master key) and each of ``views``
+        (the projections package's ``view_checks`` makes them). ``log_only``: skip that.
+        ``progress`` is called with the events read per page, by each pass over the log.
         """
         trusted = list(keys) if keys is not None else [self.verifier_key()]
-        return self.tamper_evidence.verify(
+        verification = self.tamper_evidence.verify(
             trusted, since=since, progress=progress, workers=workers, thorough=thorough
         )
+        if log_only or not verification.ok:  # a log not as signed: nothing to compare with
+            return verification
+        # Imported here: like tamper evidence, only a verify loads it.
+        from consent_ledger.evidence.derived import check_derived  # noqa: PLC0415
+
+        report = check_derived(self.event_log, self._keyring, views, progress=progress)
+        problem = None
+        if report.problems:
+            more = len(report.problems) - 1 + report.unreported
+            problem = report.problems[0] + (f" (and {more:,} more)" if more else "")
+        return dataclasses.replace(verification, problem=problem, derived=report)
 
     def _signing_key(self) -> Ed25519PrivateKey:
         return self._keyring.checkpoint_key(self.event_log.ledger_id)

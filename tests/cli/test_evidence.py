@@ -62,10 +62,12 @@ def test_verify_counts_events_recorded_since_the_latest_checkpoint(
 
     result = ok(runner, "verify", "--db", db)
 
-    assert result.stdout.strip() == (
+    log, derived = result.stdout.splitlines()
+    assert log == (
         f"verified: {events(db) - 1} events exactly as signed (1 checkpoint); "
         "1 recorded since the latest, not yet covered"
     )
+    assert derived == "lookups of 1 person agree with the log; no views built to check"
 
 
 def test_verify_names_the_position_of_a_changed_event(db: str, runner: CliRunner) -> None:
@@ -123,3 +125,21 @@ def test_a_thorough_verify_also_checks_the_kept_leaves(db: str, runner: CliRunne
 
     assert quick.stdout.startswith("verified: ")
     assert "the leaf index was altered" in thorough.stderr
+
+
+def test_an_emptied_checkpoints_table_fails_verify_since(
+    db: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    """Not "no checkpoint yet": the note kept outside names one the ledger must hold (#11)."""
+    kept = tmp_path / "kept.note"
+    kept.write_text(ok(runner, "checkpoint", "--db", db).stdout)
+    with sqlite3.connect(db) as connection:
+        connection.execute("DELETE FROM ledger_checkpoints")
+
+    result = fails(runner, "verify", "--db", db, "--since", str(kept))
+
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: verification failed: your kept checkpoint {events(db)} is missing from the "
+        "ledger's checkpoints (ledger_checkpoints; the ledger holds no checkpoint at all): they "
+        "were emptied or altered, though the log still matches it"
+    )

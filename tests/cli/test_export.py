@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -145,6 +146,7 @@ def test_a_tampered_bundle_fails_naming_the_line(
         "complete": True,
         "pinned": False,
         "since": [],
+        "created_at": json.loads(text[0])["created_at"],
         "problem": report.stderr.removeprefix("Error: verification failed: ").strip(),
         "line": 6,
         "position": json.loads(text[5])["record"]["position"],
@@ -162,3 +164,52 @@ def test_a_file_that_is_not_a_bundle_fails(runner: CliRunner, tmp_path: Path) ->
         "Error: verification failed: not a consent-ledger bundle "
         "(its first line must name consent-ledger-bundle/1)"
     )
+
+
+# The bundle's header (issue #11): not signed, so checked against the file and the clock.
+
+
+def bundle_with(db: str, runner: CliRunner, tmp_path: Path, **header: object) -> str:
+    """A bundle of the ledger, its header changed as given."""
+    path = tmp_path / "ledger.bundle"
+    ok(runner, "export", "--db", db, "--bundle", str(path))
+    lines = path.read_text().splitlines(keepends=True)
+    lines[0] = json.dumps(json.loads(lines[0]) | header) + "\n"
+    path.write_text("".join(lines))
+    return str(path)
+
+
+def test_a_bundle_header_with_another_event_count_fails(
+    db: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    bundle = bundle_with(db, runner, tmp_path, events=6)
+
+    result = fails(runner, "verify", bundle)
+
+    assert result.stderr.splitlines()[-1] == (
+        "Error: verification failed: line 1: the bundle header says 6 events; the bundle holds 9"
+    )
+
+
+def test_a_bundle_header_made_in_the_future_fails(
+    db: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    bundle = bundle_with(db, runner, tmp_path, created_at=later)
+
+    result = fails(runner, "verify", bundle)
+
+    assert f"line 1: the bundle header's created_at {later} is after this check" in result.stderr
+
+
+def test_a_bundle_header_made_before_its_events_fails(
+    db: str, runner: CliRunner, tmp_path: Path
+) -> None:
+    bundle = bundle_with(db, runner, tmp_path, created_at="2020-01-01T00:00:00Z")
+
+    result = fails(runner, "verify", bundle)
+
+    assert (
+        "line 1: the bundle header's created_at 2020-01-01T00:00:00Z is before the newest "
+        "event it holds was recorded"
+    ) in result.stderr

@@ -10,7 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from consent_ledger.projections import ConsentStatusView, catch_up, open_view_database, rebuild
+from consent_ledger.projections import (
+    ConsentStatusView,
+    catch_up,
+    open_view_database,
+    rebuild,
+    view_checks,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,6 +80,9 @@ def test_incremental_view_equals_rebuilt_view_equals_fold(
             platform = record.platform(END_OF_TIME, END_OF_TIME)
             assert sorted(incremental.platform(subject), key=_sender) == platform
             assert sorted(rebuilt.platform(subject), key=_sender) == platform
+        for view in (incremental, rebuilt):  # and verify finds nothing to object to
+            verification = ledger.verify(views=view_checks([view], ledger.event_log))
+            assert verification.ok, verification.problem
     finally:
         incremental_db.close()
         rebuilt_db.close()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -236,6 +236,8 @@ class BundleVerification:
     key: str = ""
     pinned: bool = False
     since: list[int] = field(default_factory=list)
+    created_at: str = ""
+    """When the bundle says it was written (not signed: checked only to be plausible)."""
     problem: str | None = None
     line: int | None = None
     position: int | None = None
@@ -252,12 +254,18 @@ def verify_bundle(
     *,
     since: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
+    now: datetime | None = None,
 ) -> BundleVerification:
-    """Check a bundle: its signature, every leaf hash, the root, and older checkpoints.
+    """Check a bundle: its signature, every leaf hash, the root, older checkpoints, header.
 
     ``keys``: the verifier keys to trust; when none are given, the key inside the bundle
     is used and the result says it was not pinned (check its id out of band).
     ``since``: signed checkpoints the auditor kept, which the bundle's must extend.
+
+    The header's ``events`` must be the number of event lines. Its ``created_at`` is
+    signed by nothing, so it can only be shown plausible: a UTC time, not after ``now``
+    (default: the time of the check) and not before the newest event the bundle holds
+    was recorded, each with :data:`CLOCK_SKEW` of leeway between the machines' clocks.
     """
     result = BundleVerification()
     source = iter(lines)
@@ -274,7 +282,8 @@ def verify_bundle(
     if head.origin != header["origin"]:
         result.problem = f"the checkpoint is for {head.origin}, the bundle for {header['origin']}"
         return result
-    _Events(result, head, kept, header, progress).check(source)
+    result.created_at = header["created_at"]
+    _Events(result, head, kept, header, progress).check(source, now or datetime.now(UTC))
     return result
 
 
@@ -291,9 +300,12 @@ def _header(line: bytes) -> dict[str, Any]:
         ("public_key", str),
         ("checkpoint", str),
         ("complete", bool),
+        ("events", int),
+        ("created_at", str),
         ("consistency", list),
     ):
-        if not isinstance(header.get(key), kind):
+        value = header.get(key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             msg = f"the bundle header has no valid {key!r}"
             raise BundleError(msg)
     if not all(isinstance(entry, dict) for entry in header["consistency"]):
@@ -321,8 +333,9 @@ class _Events:
         self.tree = TreeBuilder()
         self.position: int | None = None
         self.last_position: int | None = None
+        self.newest = b""  # the latest time an event was recorded, as the record has it
 
-    def check(self, source: Iterable[bytes]) -> None:
+    def check(self, source: Iterable[bytes], now: datetime) -> None:
         for number, line in enumerate(source, start=2):
             problem = self._event(line.rstrip(b"\r\n"))
             if problem is not None:
@@ -335,6 +348,12 @@ class _Events:
         problem = self._complete_tree() if self.result.complete else self._consistency()
         if problem is not None:
             self._fail(problem, None)
+            return
+        problem = _header_counts(self.header, self.result.events) or _header_time(
+            self.header["created_at"], self.newest, now
+        )
+        if problem is not None:
+            self._fail(problem, 1)
 
     def _event(self, line: bytes) -> str | None:  # noqa: PLR0911 (one message per check)
         """Check one event line; return what is wrong with it, if anything."""
@@ -350,6 +369,7 @@ class _Events:
         if self.last_position is not None and position <= self.last_position:
             return f"the event at position {position} is out of log order"
         self.last_position = position
+        self.newest = max(self.newest, _recorded_at(record))
         if self.result.complete:
             return self._add(index, listed)
         if verify_inclusion(listed, index, self.head.size, path, self.head.root):
@@ -404,6 +424,57 @@ class _Events:
         self.result.problem = f"line {line}: {problem}" if line is not None else problem
         self.result.line = line
         self.result.position = self.position
+
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far apart the clocks of the machines that record, export and check may be."""
+_TIMESTAMP = b'\\"timestamp\\":\\"'  # inside the record's state, a JSON string
+_END = b'\\"'
+_NEAR = 80  # bytes of a record to search for its time
+
+
+def _recorded_at(record: bytes) -> bytes:
+    """When the event was recorded, as its stored state says (ISO 8601 text), or b"".
+
+    The ledger writes the time first in the state, which the record puts right after the
+    position: only the record's first bytes are searched (a verifier reads millions).
+    """
+    start = record.find(_TIMESTAMP, 0, _NEAR)
+    if start < 0:
+        return b""
+    start += len(_TIMESTAMP)
+    return record[start : record.find(_END, start, start + _NEAR)]
+
+
+def _header_counts(header: dict[str, Any], events: int) -> str | None:
+    if header["events"] != events:
+        return f"the bundle header says {header['events']} events; the bundle holds {events}"
+    return None
+
+
+def _header_time(created_at: str, newest: bytes, now: datetime) -> str | None:
+    """What is wrong with the header's ``created_at``, if anything."""
+    try:
+        moment = datetime.fromisoformat(created_at)
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() != timedelta(0):
+        return f"the bundle header's created_at {created_at!r} is not a UTC time"
+    if moment > now + CLOCK_SKEW:
+        return (
+            f"the bundle header's created_at {created_at} is after this check "
+            f"({utc_text(now)}): it was altered, or a clock is wrong"
+        )
+    try:
+        recorded = datetime.fromisoformat(newest.decode()) if newest else None
+    except ValueError:
+        recorded = None
+    if recorded is not None and moment < recorded - CLOCK_SKEW:
+        return (
+            f"the bundle header's created_at {created_at} is before the newest event it "
+            f"holds was recorded ({utc_text(recorded)}): it was altered"
+        )
+    return None
 
 
 _INDEX = b'{"leaf_index":'

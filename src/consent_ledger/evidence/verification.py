@@ -10,6 +10,7 @@ trust rests on the signed roots alone.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,7 +23,8 @@ from consent_ledger.storage.log import BEFORE_ALL
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
-    from consent_ledger.evidence.integrity import TamperEvidence
+    from consent_ledger.evidence.derived import DerivedReport
+    from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Verification:
     covered: int
     problem: str | None = None
     position: int | None = None
+    derived: DerivedReport | None = None
+    """What was found comparing derived state (lookups, views) with the log, if it was."""
 
     @property
     def ok(self) -> bool:
@@ -96,7 +100,32 @@ def verify_log(  # noqa: PLR0913 (the options of TamperEvidence.verify)
     result = replay(progress, compare=thorough)
     if not result.ok and not thorough:  # where did it change? ask the kept leaves
         result = replay(None, compare=True)
+    if result.ok and outside:
+        return dataclasses.replace(result, problem=_not_kept(min(outside, key=_size), own))
     return result
+
+
+def _size(checkpoint: Checkpoint) -> int:
+    return checkpoint.size
+
+
+def _not_kept(head: Checkpoint, own: Sequence[SignedCheckpoint]) -> str:
+    """A kept checkpoint the log extends, but the ledger does not hold: its table was altered.
+
+    Every checkpoint the ledger signs is kept in ``ledger_checkpoints``; a note given with
+    ``--since`` that is not there (same size and root) was removed, or replaced by one of
+    another root. The log still hashing to it does not make the table whole.
+    """
+    if not own:
+        held = "the ledger holds no checkpoint at all"
+    else:
+        plural = "" if len(own) == 1 else "s"
+        held = f"the ledger holds {len(own)} checkpoint{plural}, up to {own[-1].size} events"
+    return (
+        f"your kept checkpoint {head.size} is missing from the ledger's checkpoints "
+        f"(ledger_checkpoints; {held}): they were emptied or altered, though the log "
+        "still matches it"
+    )
 
 
 def _replay(  # noqa: PLR0913 (one pass needs all of these)

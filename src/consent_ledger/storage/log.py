@@ -116,6 +116,15 @@ class EventLog:
             for n in self.read_raw(after, limit)
         ]
 
+    def read_by_stream(self, after: tuple[str, int] | None, limit: int) -> list[StoredRow]:
+        """Up to ``limit`` events exactly as stored, in stream order, after ``after``.
+
+        Streams come in id order, each in version order; ``after`` is the (stream id,
+        version) of the last event read (None: from the start). What verify reads to
+        compare derived state with the log one stream (one person) at a time.
+        """
+        return cast("LedgerRecorder", self.recorder).select_rows_by_stream(after, limit)
+
     def read_stream(self, stream_id: UUID) -> list[StoredRow]:
         """One stream's events (a person's consent record, a notice...) exactly as stored."""
         return cast("LedgerRecorder", self.recorder).select_stream_rows(stream_id)

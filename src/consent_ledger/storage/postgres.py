@@ -206,3 +206,82 @@ class PostgresLedgerRecorder(PostgresApplicationRecorder):
                 (list(subject_ids),),
             )
             return [(bytes(row["lookup"]), str(row["subject_id"])) for row in curs.fetchall()]
+
+    # Reading what verify compares with the log (evidence/derived.py).
+
+    def select_rows_by_stream(
+        self, after: tuple[str, int] | None, limit: int
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """Up to ``limit`` stored events after (stream id, version) ``after``, in stream order.
+
+        As (position, id, version, topic, state); streams in id order, each in version
+        order (the events table's primary key), so a reader holds one stream at a time.
+        """
+        where = SQL("")
+        params: tuple[Any, ...] = (limit,)
+        if after is not None:
+            where = SQL("WHERE (originator_id, originator_version) > (%s::uuid, %s) ")
+            params = (*after, limit)
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT notification_id, originator_id, originator_version, topic, state "
+                    "FROM {} {}ORDER BY originator_id, originator_version LIMIT %s"
+                ).format(self.events_table, where),
+                params,
+            )
+            return [
+                (
+                    row["notification_id"],
+                    str(row["originator_id"]),
+                    row["originator_version"],
+                    row["topic"],
+                    bytes(row["state"]),
+                )
+                for row in curs.fetchall()
+            ]
+
+    def select_lookups_between(self, low: str | None, high: str | None) -> list[tuple[bytes, str]]:
+        """The (lookup, str(uuid)) pairs of subjects with ids in (``low``, ``high``].
+
+        None leaves that end open.
+        """
+        clauses, params = [], []
+        if low is not None:
+            clauses.append(SQL("subject_id > %s::uuid"))
+            params.append(low)
+        if high is not None:
+            clauses.append(SQL("subject_id <= %s::uuid"))
+            params.append(high)
+        where = SQL(" WHERE ") + SQL(" AND ").join(clauses) if clauses else SQL("")
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT lookup, subject_id FROM {}{}").format(self.lookup_table, where), params
+            )
+            return [(bytes(row["lookup"]), str(row["subject_id"])) for row in curs.fetchall()]
+
+    def select_lookup_subjects(self, lookups: Sequence[bytes]) -> dict[bytes, str]:
+        """Who each of ``lookups`` finds (those that find anyone), as str(uuid)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT lookup, subject_id FROM {} WHERE lookup = ANY(%s::bytea[])").format(
+                    self.lookup_table
+                ),
+                (list(lookups),),
+            )
+            return {bytes(row["lookup"]): str(row["subject_id"]) for row in curs.fetchall()}
+
+    def select_stream_starts(self, stream_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """The position and topic of each stream's first event (of those that exist)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL(
+                    "SELECT notification_id, originator_id, topic FROM {} "
+                    "WHERE originator_id = ANY(%s::uuid[]) AND originator_version = 1"
+                ).format(self.events_table),
+                (list(stream_ids),),
+            )
+            return {
+                str(row["originator_id"]): (row["notification_id"], row["topic"])
+                for row in curs.fetchall()
+            }

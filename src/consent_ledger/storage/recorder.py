@@ -68,6 +68,20 @@ class LedgerRecorder(Protocol):
     def select_stream_rows(self, stream_id: UUID) -> list[tuple[int, str, int, str, bytes]]:
         """One stream's stored events in order, as (position, id, version, topic, state)."""
 
+    def select_rows_by_stream(
+        self, after: tuple[str, int] | None, limit: int
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """Up to ``limit`` stored events after (stream id, version) ``after``, in stream order."""
+
+    def select_lookups_between(self, low: str | None, high: str | None) -> list[tuple[bytes, str]]:
+        """The (lookup, str(uuid)) pairs of subjects with ids in (``low``, ``high``]."""
+
+    def select_lookup_subjects(self, lookups: Sequence[bytes]) -> dict[bytes, str]:
+        """Who each of ``lookups`` finds (those that find anyone), as str(uuid)."""
+
+    def select_stream_starts(self, stream_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """The position and topic of each stream's first event (of those that exist)."""
+
 
 def now_text() -> str:
     """The current time as stored in text columns."""

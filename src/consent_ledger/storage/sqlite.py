@@ -240,6 +240,76 @@ class SQLiteLedgerRecorder(SQLiteApplicationRecorder):
             keys.update(rows)  # the ids are stored as hex
         return keys
 
+    # Reading what verify compares with the log (evidence/derived.py).
+
+    def select_rows_by_stream(
+        self, after: tuple[str, int] | None, limit: int
+    ) -> list[tuple[int, str, int, str, bytes]]:
+        """Up to ``limit`` stored events after (stream id, version) ``after``, in stream order.
+
+        Rows as :meth:`select_rows` gives them; streams in id order, each in version order
+        (the events table's primary key), so a reader holds one stream at a time.
+        """
+        stream, version = after if after is not None else ("", 0)
+        select = (
+            f"{_STORED_ROWS}{self.events_table_name} "
+            "WHERE (originator_id, originator_version) > (?, ?) "
+            "ORDER BY originator_id, originator_version LIMIT ?"
+        )
+        with self._reader_lock:
+            rows: list[tuple[int, str, int, str, bytes]] = (
+                self._reader_connection()
+                .execute(select, (stream.replace("-", ""), version, limit))
+                .fetchall()
+            )
+        return rows
+
+    def select_lookups_between(self, low: str | None, high: str | None) -> list[tuple[bytes, str]]:
+        """The (lookup, str(uuid)) pairs of subjects with ids in (``low``, ``high``].
+
+        None leaves that end open.
+        """
+        select = "SELECT lookup, subject_id FROM subject_lookup WHERE subject_id > ?"
+        params = [low.replace("-", "") if low is not None else ""]
+        if high is not None:
+            select += " AND subject_id <= ?"
+            params.append(high.replace("-", ""))
+        with self._reader_lock:
+            rows = self._reader_connection().execute(select, params).fetchall()
+        return [(bytes(lookup), _dashed(hex_id)) for lookup, hex_id in rows]
+
+    def select_lookup_subjects(self, lookups: Sequence[bytes]) -> dict[bytes, str]:
+        """Who each of ``lookups`` finds (those that find anyone), as str(uuid)."""
+        found: dict[bytes, str] = {}
+        for start in range(0, len(lookups), 500):
+            chunk = lookups[start : start + 500]
+            marks = ", ".join("?" * len(chunk))  # only placeholders enter the statement
+            select = f"SELECT lookup, subject_id FROM subject_lookup WHERE lookup IN ({marks})"  # noqa: S608
+            with self._reader_lock:
+                rows = self._reader_connection().execute(select, chunk).fetchall()
+            found.update((bytes(lookup), _dashed(hex_id)) for lookup, hex_id in rows)
+        return found
+
+    def select_stream_starts(self, stream_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """The position and topic of each stream's first event (of those that exist)."""
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(stream_ids), 500):
+            chunk = [stream_id.replace("-", "") for stream_id in stream_ids[start : start + 500]]
+            marks = ", ".join("?" * len(chunk))  # only placeholders enter the statement
+            select = (
+                f"SELECT rowid, originator_id, topic FROM {self.events_table_name} "  # noqa: S608
+                f"WHERE originator_id IN ({marks}) AND originator_version = 1"
+            )
+            with self._reader_lock:
+                rows = self._reader_connection().execute(select, chunk).fetchall()
+            found.update((_dashed(hex_id), (position, topic)) for position, hex_id, topic in rows)
+        return found
+
+
+def _dashed(hex_id: str) -> str:
+    """A stored id (32 hex digits) as ``str(UUID(...))`` writes it, without making the UUID."""
+    return f"{hex_id[:8]}-{hex_id[8:12]}-{hex_id[12:16]}-{hex_id[16:20]}-{hex_id[20:]}"
+
 
 def select_stored_between(
     connection: sqlite3.Connection, low: int, high: int, table: str = "stored_events"

@@ -80,6 +80,10 @@ class ViewDatabase(ABC):
         The statement sees one snapshot of the database however long it is read.
         """
 
+    @abstractmethod
+    def has_table(self, name: str) -> bool:
+        """Whether the table ``name`` (unqualified) exists: to read views without making them."""
+
     lock_rows = ""
     """What a SELECT adds to lock the rows it reads until the transaction ends."""
     clustered = ""
@@ -159,6 +163,11 @@ class SQLiteViewDatabase(ViewDatabase):
     def table(self, name: str) -> str:
         """Tables are unqualified in SQLite."""
         return name
+
+    def has_table(self, name: str) -> bool:
+        """Whether the file holds the table."""
+        rows = self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return bool(rows)
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
@@ -241,6 +250,11 @@ class PostgresViewDatabase(ViewDatabase):
     def table(self, name: str) -> str:
         """``"schema".name``."""
         return f'"{self._schema}".{name}'
+
+    def has_table(self, name: str) -> bool:
+        """Whether the schema holds the table."""
+        [(found,)] = self.query("SELECT to_regclass(?) IS NOT NULL", (self.table(name),))
+        return bool(found)
 
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
