@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from consent_ledger.cli._options import business_option, ledger_options
 from consent_ledger.cli.audit import audit
 from consent_ledger.cli.consent import change, confirm, marketing_preference, opt_in, opt_out
 from consent_ledger.cli.demo import demo
@@ -66,13 +67,23 @@ class LedgerGroup(click.Group):
 
 @click.group(cls=LedgerGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="consent-ledger")
-def main() -> None:
+@ledger_options
+@business_option
+def main(**_: object) -> None:
     """An append-only, provable ledger of consent for business messaging.
 
     Record opt-ins, opt-outs and category changes for WhatsApp, SMS and e-mail; ask what a
     person's consent is now or was at any moment; read the full history an auditor asks for.
     Personal data is encrypted per person with keys kept outside the database.
+
+    --db, --key-file and --business may come before the command or after it; given in
+    both places, the one after the command wins.
+
+    \b
+    Example:
+        consent-ledger --db ledger.db --business acme status "+44 7700 900123"
     """
+    # Nothing to do here: each option's callback keeps what was typed for the command.
 
 
 for command in (
