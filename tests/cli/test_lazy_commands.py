@@ -1,0 +1,102 @@
+"""Commands load when they run: ``--help`` lists them all, a ``check`` loads only its own."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import click
+import pytest
+from click.testing import CliRunner
+from consent_ledger.cli import COMMANDS, main
+
+from tests.cli.conftest import new_ledger
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+UNRELATED = (
+    "consent_ledger.cli.dossier",
+    "consent_ledger.cli.export",
+    "consent_ledger.cli.ingest",
+    "consent_ledger.cli.receipts",
+    "consent_ledger.evidence.bundle",
+    "consent_ledger.reports.receipts",
+    "consent_ledger.whatsapp.parser",
+    "jinja2",
+)
+
+
+def loaded_after(*args: str, cwd: Path) -> set[str]:
+    """The modules a fresh interpreter holds after running ``consent-ledger ARGS``."""
+    code = textwrap.dedent(f"""
+        import sys
+        from consent_ledger.cli import main
+        try:
+            main({list(args)!r})
+        except SystemExit:
+            pass
+        print(" ".join(sys.modules))
+    """)
+    result = subprocess.run(  # noqa: S603 (this interpreter, fixed code)
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=cwd
+    )
+    return set(result.stdout.splitlines()[-1].split())
+
+
+def eager_group() -> click.Group:
+    """The same group with every command imported and added, as it was before."""
+    ctx = click.Context(main)
+    group = click.Group("main", params=main.params, help=main.help)
+    for name in main.list_commands(ctx):
+        command = main.get_command(ctx, name)
+        assert command is not None
+        group.add_command(command, name)
+    return group
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_help_lists_every_command_as_the_commands_themselves_would(width: int) -> None:
+    runner = CliRunner()
+
+    lazy = runner.invoke(main, ["--help"], terminal_width=width).stdout
+    eager = runner.invoke(eager_group(), ["--help"], terminal_width=width).stdout
+
+    assert lazy.split("Commands:")[1] == eager.split("Commands:")[1]
+    assert len(lazy.split("Commands:")[1].strip().splitlines()) == len(COMMANDS)
+
+
+def test_each_summary_is_the_first_paragraph_of_its_command_help() -> None:
+    ctx = click.Context(main)
+    for name, (_, summary) in COMMANDS.items():
+        command = main.get_command(ctx, name)
+        assert command is not None, name
+        first = inspect.cleandoc(command.help or "").partition("\n\n")[0]
+
+        assert summary == " ".join(first.split()), name
+
+
+def test_an_unknown_command_is_still_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["chek"])
+
+    assert result.exit_code == 2
+    assert "No such command 'chek'" in result.stderr
+
+
+def test_help_imports_no_command_module(tmp_path: Path) -> None:
+    loaded = loaded_after("--help", cwd=tmp_path)
+
+    commands = {path.split(":")[0] for path, _ in COMMANDS.values()}
+    assert commands & loaded == set()
+
+
+def test_a_check_imports_nothing_of_unrelated_commands(tmp_path: Path, runner: CliRunner) -> None:
+    db = new_ledger(runner, str(tmp_path / "ledger.db"))
+
+    loaded = loaded_after("check", "+447700900123", "-c", "offers", "--db", db, cwd=tmp_path)
+
+    assert "consent_ledger.cli.sending" in loaded
+    assert sorted(loaded & set(UNRELATED)) == []
