@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from consent_ledger import ConsentLedger, Identifier
+from consent_ledger.model.identifiers import Identifier
 from consent_ledger.model.taxonomy import Channel, LegalBasis, Method
+
+if TYPE_CHECKING:
+    from consent_ledger import ConsentLedger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,6 +94,9 @@ def ledger_options(command: F) -> F:
 
 def open_ledger(db: str, key_file: Path | None) -> ConsentLedger:
     """Open the ledger for the rest of this invocation; it closes when the command ends."""
+    # Imported here: the ledger (event store, services) is not what --help needs.
+    from consent_ledger import ConsentLedger  # noqa: PLC0415
+
     ctx = click.get_current_context()
     return ctx.with_resource(ConsentLedger.open(db, key_file=key_file))
 

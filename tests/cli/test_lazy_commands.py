@@ -13,11 +13,12 @@ import pytest
 from click.testing import CliRunner
 from consent_ledger.cli import COMMANDS, main
 
-from tests.cli.conftest import new_ledger
+from tests.cli.conftest import new_ledger, ok
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+ADA = "+447700900123"
 UNRELATED = (
     "consent_ledger.cli.dossier",
     "consent_ledger.cli.export",
@@ -93,10 +94,42 @@ def test_help_imports_no_command_module(tmp_path: Path) -> None:
     assert commands & loaded == set()
 
 
-def test_a_check_imports_nothing_of_unrelated_commands(tmp_path: Path, runner: CliRunner) -> None:
-    db = new_ledger(runner, str(tmp_path / "ledger.db"))
+NOT_FOR_A_CHECK = (
+    *UNRELATED,
+    # Services and event models a check against a caught-up view does not use.
+    "consent_ledger.application.catalogue",
+    "consent_ledger.application.queries",
+    "consent_ledger.application.recording",
+    "consent_ledger.application.signals",
+    "consent_ledger.model.commands",
+    "consent_ledger.model.consent_record",
+    "consent_ledger.model.history",
+    "consent_ledger.projections.audit_rows",
+    # Libraries it does not need: psycopg for SQLite.
+    "psycopg",
+)
 
-    loaded = loaded_after("check", "+447700900123", "-c", "offers", "--db", db, cwd=tmp_path)
+
+@pytest.fixture
+def ledger_db(tmp_path: Path, runner: CliRunner) -> str:
+    """A ledger where Ada opted in to order updates and offers, then withdrew offers."""
+    db = new_ledger(runner, str(tmp_path / "ledger.db"))
+    ok(runner, "opt-in", ADA, "-c", "order-updates,offers", "--notice", "whatsapp-optin@1",
+       "--method", "web-form", "--db", db)  # fmt: skip
+    ok(runner, "opt-out", ADA, "-c", "offers", "--method", "whatsapp-thread", "--db", db)
+    return db
+
+
+@pytest.mark.parametrize(
+    ("category", "verdict"), [("order-updates", "ALLOWED"), ("offers", "DENIED")]
+)
+def test_a_check_imports_only_what_it_uses(
+    category: str, verdict: str, ledger_db: str, tmp_path: Path, runner: CliRunner
+) -> None:
+    caught_up = runner.invoke(main, ["check", ADA, "-c", category, "--db", ledger_db])
+    assert caught_up.stdout.startswith(verdict)
+
+    loaded = loaded_after("check", ADA, "-c", category, "--db", ledger_db, cwd=tmp_path)
 
     assert "consent_ledger.cli.sending" in loaded
-    assert sorted(loaded & set(UNRELATED)) == []
+    assert sorted(name for name in NOT_FOR_A_CHECK if name in loaded) == []

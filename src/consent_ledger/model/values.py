@@ -79,7 +79,7 @@ Actor = Annotated[str, AfterValidator(check_actor)]
 class Immutable(BaseModel):
     """A frozen pydantic model that refuses unknown fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Sealed(Immutable):
