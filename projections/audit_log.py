@@ -14,7 +14,7 @@ from uuid import UUID
 
 from consent_ledger.projections.views import View, parse_timestamp
 
-from consent_ledger.model.values import utc_text
+from consent_ledger.model.plain import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from consent_ledger.model.business import Business
 from consent_ledger.model.consent_record import ConsentRecord
 from consent_ledger.model.notice import Notice
+from consent_ledger.model.plain import utc_text
 from consent_ledger.model.template import Template
-from consent_ledger.model.values import utc_text
 
 if TYPE_CHECKING:
     from datetime import datetime

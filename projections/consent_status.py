@@ -23,6 +23,7 @@ from uuid import UUID
 import orjson
 from consent_ledger.projections.views import View, parse_timestamp
 
+from consent_ledger.model.plain import NoticeRef, utc_text
 from consent_ledger.model.status import (
     END_OF_TIME,
     EVERY,
@@ -34,7 +35,6 @@ from consent_ledger.model.status import (
     platform_states,
     visible,
 )
-from consent_ledger.model.values import NoticeRef, utc_text
 from consent_ledger.sending.eligibility import Candidate, CandidatePage
 
 if TYPE_CHECKING:

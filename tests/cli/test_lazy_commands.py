@@ -105,7 +105,10 @@ NOT_FOR_A_CHECK = (
     "consent_ledger.model.consent_record",
     "consent_ledger.model.history",
     "consent_ledger.projections.audit_rows",
-    # Libraries it does not need: psycopg for SQLite.
+    # Libraries it does not need: pydantic (and the plugin lookup of its first schema),
+    # psycopg for SQLite.
+    "pydantic",
+    "importlib.metadata",
     "psycopg",
 )
 

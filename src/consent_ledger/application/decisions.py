@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVar
 
 from consent_ledger.exceptions import ConsentRuleError, InvalidInputError
 from consent_ledger.model.identifiers import as_identifier
+from consent_ledger.model.plain import utc_text
 from consent_ledger.model.status import END_OF_TIME, base_state, platform_states, visible
 from consent_ledger.model.taxonomy import Channel
-from consent_ledger.model.values import utc_text
 from consent_ledger.sending.eligibility import (
     CandidatePage,
     ConsentSource,
@@ -46,9 +46,9 @@ if TYPE_CHECKING:
         Candidate,
         CheckRequest,
         Decision,
-        Policy,
         Recipient,
     )
+    from consent_ledger.sending.policy import Policy
 
 T = TypeVar("T")
 

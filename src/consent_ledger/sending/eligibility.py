@@ -21,13 +21,13 @@ from itertools import compress
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import phonenumbers
-from pydantic import Field
 
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.identifiers import Identifier, IdentifierKind
+from consent_ledger.model.plain import utc_seconds
 from consent_ledger.model.status import PlatformState, State, expire, marketing_stop
 from consent_ledger.model.taxonomy import CATEGORIES, Channel, TemplateCategory, check_categories
-from consent_ledger.model.values import Immutable, utc_seconds
+from consent_ledger.sending.policy import Policy
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -67,26 +67,12 @@ _DENIED_BY_STATE = {
 }
 
 
-class Policy(Immutable):
-    """The rules a send-time check applies."""
-
-    name: str
-    description: str
-    source: str
-    recipient_countries: frozenset[str] | None = Field(
-        description="ISO 3166 countries a recipient's number must be in; null for any"
-    )
-    marketing_needs_marketing_category: bool
-    honour_platform_marketing_stop: bool
-    service_window_exempt: frozenset[TemplateCategory] = frozenset()
-
-
 @functools.cache
 def policies() -> dict[str, Policy]:
     """The policy presets shipped with the ledger, by name."""
     folder = resources.files("consent_ledger.sending") / "presets"
     loaded = [
-        Policy.model_validate(json.loads(entry.read_text(encoding="utf-8")))
+        Policy.from_json(json.loads(entry.read_text(encoding="utf-8")))
         for entry in folder.iterdir()
         if entry.name.endswith(".json")
     ]
