@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from consent_ledger.cli import COMMANDS, main
 
-from tests.cli.conftest import new_ledger, ok
+from tests.cli.conftest import fails, new_ledger, ok
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -106,9 +106,10 @@ NOT_FOR_A_CHECK = (
     "consent_ledger.model.history",
     "consent_ledger.projections.audit_rows",
     # Libraries it does not need: pydantic (and the plugin lookup of its first schema),
-    # psycopg for SQLite.
+    # phonenumbers for a number in E.164 form, psycopg for SQLite.
     "pydantic",
     "importlib.metadata",
+    "phonenumbers",
     "psycopg",
 )
 
@@ -136,3 +137,28 @@ def test_a_check_imports_only_what_it_uses(
 
     assert "consent_ledger.cli.sending" in loaded
     assert sorted(name for name in NOT_FOR_A_CHECK if name in loaded) == []
+
+
+class TestRecipientsAsWritten:
+    """A number in E.164 form is looked up as it is; any other text is read in full."""
+
+    def test_another_spelling_of_a_number_finds_the_person(
+        self, ledger_db: str, runner: CliRunner
+    ) -> None:
+        result = ok(runner, "check", "+44 (0)7700-900123", "-c", "order-updates", "--db", ledger_db)
+
+        assert result.stdout.startswith("ALLOWED: consented")
+        assert "recipient +447700900123;" in result.stdout
+
+    def test_an_impossible_number_is_still_an_error(
+        self, ledger_db: str, runner: CliRunner
+    ) -> None:
+        result = fails(runner, "check", "+4477009", "-c", "order-updates", "--db", ledger_db)
+
+        assert result.stderr.startswith("Error: '+4477009' is a local number")
+
+    def test_a_number_nobody_has_is_no_consent(self, ledger_db: str, runner: CliRunner) -> None:
+        result = runner.invoke(main, ["check", "+447700900999", "-c", "offers", "--db", ledger_db])
+
+        assert result.exit_code == 3
+        assert result.stdout.startswith("DENIED: no-consent")

@@ -20,8 +20,6 @@ from importlib import resources
 from itertools import compress
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-import phonenumbers
-
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.identifiers import Identifier, IdentifierKind
 from consent_ledger.model.plain import utc_seconds
@@ -109,6 +107,9 @@ def recipient_country(identifier: Identifier) -> str | None:
 
 @functools.lru_cache(maxsize=65536)
 def _country_of_number(e164: str) -> str | None:
+    # Imported here: its metadata costs a check that never asks a number's country.
+    import phonenumbers  # noqa: PLC0415
+
     try:
         number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
