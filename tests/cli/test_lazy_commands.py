@@ -106,10 +106,11 @@ NOT_FOR_A_CHECK = (
     "consent_ledger.model.history",
     "consent_ledger.projections.audit_rows",
     # Libraries it does not need: pydantic (and the plugin lookup of its first schema),
-    # phonenumbers for a number in E.164 form, psycopg for SQLite.
+    # phonenumbers for a number in E.164 form, cryptography, psycopg for SQLite.
     "pydantic",
     "importlib.metadata",
     "phonenumbers",
+    "cryptography",
     "psycopg",
 )
 
