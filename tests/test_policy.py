@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from consent_ledger import InvalidInputError, TemplateCategory
+from consent_ledger.sending import eligibility
 from consent_ledger.sending.eligibility import policies
 from consent_ledger.sending.policy import Policy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 WHATSAPP_2025: dict[str, Any] = json.loads(
     (resources.files("consent_ledger.sending") / "presets" / "whatsapp-2025.json").read_text()
@@ -57,3 +62,22 @@ def test_a_missing_field_is_named_and_the_exemptions_may_be_left_out() -> None:
 def test_a_policy_is_a_json_object() -> None:
     with pytest.raises(InvalidInputError, match=r"^a policy is a JSON object, not list$"):
         Policy.from_json(["whatsapp-2025"])
+
+
+@pytest.fixture
+def uncached_policies() -> Iterator[None]:
+    policies.cache_clear()
+    yield
+    policies.cache_clear()
+
+
+@pytest.mark.usefixtures("uncached_policies")
+def test_presets_are_found_where_there_is_no_folder_to_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed in a zip archive, the presets are read through importlib.resources."""
+    found = policies()
+    policies.cache_clear()
+    monkeypatch.setattr(eligibility, "PRESETS", tmp_path / "presets")
+
+    assert policies() == found

@@ -106,9 +106,11 @@ NOT_FOR_A_CHECK = (
     "consent_ledger.model.history",
     "consent_ledger.projections.audit_rows",
     # Libraries it does not need: pydantic (and the plugin lookup of its first schema),
-    # phonenumbers for a number in E.164 form, cryptography, psycopg for SQLite.
+    # importlib.resources (the presets are files), phonenumbers for a number in E.164
+    # form, cryptography, psycopg for SQLite.
     "pydantic",
     "importlib.metadata",
+    "importlib.resources",
     "phonenumbers",
     "cryptography",
     "psycopg",
