@@ -6,7 +6,6 @@ import contextlib
 import io
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
@@ -64,6 +63,8 @@ def _into(target: Path, *, shown: Path) -> Iterator[BinaryIO]:
 @contextlib.contextmanager
 def _replacing(target: Path, *, shown: Path) -> Iterator[BinaryIO]:
     """A handle on a temporary file that replaces ``target`` when the block completes."""
+    import tempfile  # noqa: PLC0415 (it loads shutil, bz2, lzma: not for a check on stdout)
+
     try:
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     except OSError as e:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from consent_ledger import ConsentLedger, Identifier
+from consent_ledger.model.identifiers import Identifier
 from consent_ledger.model.taxonomy import Channel, LegalBasis, Method
+
+if TYPE_CHECKING:
+    from consent_ledger import ConsentLedger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,12 +53,32 @@ def split_names(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
 
 
+def given_before_command(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """An option's value, taken from before the command when it was not given after it.
+
+    ``--db``, ``--key-file`` and ``--business`` are options of the ``consent-ledger`` group
+    and of each command, with this callback on both. A value typed on the command line is
+    kept in ``ctx.meta``, which a command's context shares with its group's; an option left
+    to its environment variable or default takes the kept value instead. So the value
+    after the command wins, then the one before it, then the environment, then the default.
+    """
+    key = f"{__name__}.{param.name}"
+    if ctx.get_parameter_source(str(param.name)) is click.ParameterSource.COMMANDLINE:
+        ctx.meta[key] = value
+        return value
+    if key in ctx.meta:
+        # The type again: a command's own option may differ (demo's --db is a Path).
+        return param.type_cast_value(ctx, ctx.meta[key])
+    return value
+
+
 def ledger_options(command: F) -> F:
     """``--db`` and ``--key-file``: which ledger, and where its master key is."""
     command = click.option(
         "--key-file",
         type=click.Path(dir_okay=False, path_type=Path),
         envvar=KEY_FILE_ENV,
+        callback=given_before_command,
         help=f"The ledger's master key file [env: {KEY_FILE_ENV}; default: the .key file "
         "beside an SQLite ledger].",
     )(command)
@@ -64,12 +87,16 @@ def ledger_options(command: F) -> F:
         default=DEFAULT_DB,
         envvar=DB_ENV,
         show_default=True,
+        callback=given_before_command,
         help=f"The ledger: an SQLite file path or a postgresql:// URL [env: {DB_ENV}].",
     )(command)
 
 
 def open_ledger(db: str, key_file: Path | None) -> ConsentLedger:
     """Open the ledger for the rest of this invocation; it closes when the command ends."""
+    # Imported here: the ledger (event store, services) is not what --help needs.
+    from consent_ledger import ConsentLedger  # noqa: PLC0415
+
     ctx = click.get_current_context()
     return ctx.with_resource(ConsentLedger.open(db, key_file=key_file))
 
@@ -80,6 +107,7 @@ def business_option(command: F) -> F:
         "--business",
         "business_id",
         envvar=BUSINESS_ENV,
+        callback=given_before_command,
         help=f"The business [env: {BUSINESS_ENV}; default: the one named at init].",
     )(command)
 

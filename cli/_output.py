@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import click
 import orjson
 
+from consent_ledger.model.plain import utc_text
 from consent_ledger.model.status import EVERY, Overridden, overridden_withdrawals
-from consent_ledger.model.values import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

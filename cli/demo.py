@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from consent_ledger.cli._options import given_before_command
 from consent_ledger.cli._output import short_time, write_history, write_status
 
 from consent_ledger import (
@@ -49,6 +50,7 @@ def _say(text: str) -> None:
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=given_before_command,
     help="Where to build the demo ledger (must not exist; default: a new temporary folder).",
 )
 def demo(db: Path | None) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from consent_ledger.cli._options import format_option, ledger_options, open_ledger
+from consent_ledger.cli._options import (
+    format_option,
+    given_before_command,
+    ledger_options,
+    open_ledger,
+)
 from consent_ledger.cli._output import write_csv, write_json
 
 from consent_ledger import ConsentLedger, RegisterBusiness
@@ -16,7 +21,13 @@ if TYPE_CHECKING:
 
 @click.command()
 @ledger_options
-@click.option("--business", "business_id", metavar="ID", help="Register a default business.")
+@click.option(
+    "--business",
+    "business_id",
+    metavar="ID",
+    callback=given_before_command,
+    help="Register a default business.",
+)
 @click.option("--business-name", metavar="NAME", help="Its name, as people know it.")
 def init(
     *, db: str, key_file: Path | None, business_id: str | None, business_name: str | None

@@ -28,7 +28,7 @@ from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import ConsentStatusView
 
 from consent_ledger import ConsentLedgerError, Identifier
-from consent_ledger.model.identifiers import address
+from consent_ledger.model.identifiers import address, as_identifier
 from consent_ledger.model.taxonomy import TemplateCategory
 from consent_ledger.sending.eligibility import policies
 
@@ -257,11 +257,33 @@ def _check_one(
     if defaults["category"] is None:
         msg = "give the message's category (--category)"
         raise click.UsageError(msg)
-    parsed = Identifier.parse(identifier, region)
-    decision = decide(parsed, **defaults)
+    parsed, decision = _decided(decide, identifier, region, defaults)
     _write_one(str(parsed), decision, output_format)
     if not decision.allowed:
         sys.exit(DENIED_EXIT)
+
+
+def _decided(
+    decide: Callable[..., Decision], text: str, region: str | None, defaults: dict[str, Any]
+) -> tuple[Identifier, Decision]:
+    """The recipient as the user wrote it, read, and the decision for them.
+
+    A number in E.164 form is first looked up as it is (:func:`as_identifier`), without
+    phonenumbers, whose metadata is a large part of a check's start: every number the
+    ledger holds is in that form. Only if that finds nobody is the text read in full, so
+    an impossible number is still an error and another spelling of a number is still found.
+    """
+    if region is None:
+        quick = as_identifier(text)
+        decision = decide(quick, **defaults)
+        if decision.subject_id is not None:
+            return quick, decision
+        parsed = Identifier.parse(text)
+        if parsed == quick:
+            return parsed, decision
+    else:
+        parsed = Identifier.parse(text, region)
+    return parsed, decide(parsed, **defaults)
 
 
 def _write_one(identifier: str, decision: Decision, output_format: str) -> None:

@@ -12,8 +12,9 @@ the log holds beyond a view's position, in batches, each one transaction with th
 position; :func:`follow` keeps views caught up as events arrive.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from consent_ledger.projections.audit_log import AuditLogView, AuditQuery, AuditRow
-from consent_ledger.projections.checks import built_views, view_checks
 from consent_ledger.projections.consent_status import ConsentStatusView
 from consent_ledger.projections.runner import (
     VIEWS,
@@ -26,6 +27,9 @@ from consent_ledger.projections.runner import (
 from consent_ledger.projections.views import ConcurrentCatchUpError, View, ViewError
 
 from consent_ledger.storage.view_database import ViewDatabase, open_view_database
+
+if TYPE_CHECKING:
+    from consent_ledger.projections.checks import built_views, view_checks
 
 __all__ = [
     "VIEWS",
@@ -46,3 +50,13 @@ __all__ = [
     "rebuild",
     "view_checks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The view checks, imported on first use: they load the event models, a check does not."""
+    if name in {"built_views", "view_checks"}:
+        from consent_ledger.projections import checks  # noqa: PLC0415
+
+        return getattr(checks, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from consent_ledger.projections.audit_log import COLUMNS, AuditLogView, _first_named, _row, _Stream
+from consent_ledger.projections.audit_log import COLUMNS, AuditLogView
+from consent_ledger.projections.audit_rows import Stream, event_row, first_named
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,9 +44,9 @@ class AuditLogCheck:
                 continue
             events = page.decoded(stream)[:count]
             first = events[0] if stream.rows[0][2] == 1 else None
-            context = _first_named(first) if first is not None else _Stream(None, None)
+            context = first_named(first) if first is not None else Stream(None, None)
             for row, event in zip(stream.rows[:count], events, strict=True):
-                expected[row[0]] = _row(row[0], event, stream.stream_id, context)
+                expected[row[0]] = event_row(row[0], event, stream.stream_id, context)
         self.rows += len(expected)
         return self._compare_rows(expected) + self._compare_categories(expected)
 

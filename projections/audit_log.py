@@ -14,15 +14,13 @@ from uuid import UUID
 
 from consent_ledger.projections.views import View, parse_timestamp
 
-from consent_ledger.model.business import Business
-from consent_ledger.model.consent_record import ConsentRecord
-from consent_ledger.model.notice import Notice
-from consent_ledger.model.template import Template
-from consent_ledger.model.values import utc_text
+from consent_ledger.model.plain import utc_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from datetime import datetime
+
+    from consent_ledger.projections.audit_rows import Stream
 
     from consent_ledger.storage.log import EventLog, LoggedEvent
     from consent_ledger.storage.view_database import Cursor
@@ -151,11 +149,15 @@ class AuditLogView(View):
 
     def apply(self, cursor: Cursor, events: Sequence[LoggedEvent], log: EventLog) -> None:
         """One row per event, and one category row per category it names."""
+        # Imported here, with the event classes it reads: a process that only queries the
+        # view, or catches it up with nothing new, loads none of them.
+        from consent_ledger.projections.audit_rows import event_row  # noqa: PLC0415
+
         del log  # every fact the audit log shows is in the events
         stream_ids = [str(e.event.originator_id) for e in events]
         streams = self._stream_context(cursor, events, stream_ids)
         rows = [
-            _row(e.position, e.event, stream_id, streams[stream_id])
+            event_row(e.position, e.event, stream_id, streams[stream_id])
             for e, stream_id in zip(events, stream_ids, strict=True)
         ]
         cursor.execute_many(
@@ -177,12 +179,14 @@ class AuditLogView(View):
 
     def _stream_context(
         self, cursor: Cursor, events: Sequence[LoggedEvent], stream_ids: list[str]
-    ) -> dict[str, _Stream]:
+    ) -> dict[str, Stream]:
         """Per stream id: the business (and notice) its first event named."""
-        streams: dict[str, _Stream] = {}
+        from consent_ledger.projections.audit_rows import Stream, first_named  # noqa: PLC0415
+
+        streams: dict[str, Stream] = {}
         for logged, stream_id in zip(events, stream_ids, strict=True):
             if logged.event.originator_version == 1:
-                streams[stream_id] = _first_named(logged.event)
+                streams[stream_id] = first_named(logged.event)
         missing = sorted(set(stream_ids) - streams.keys())
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
@@ -192,9 +196,9 @@ class AuditLogView(View):
                 chunk,
             )
             for stream_id, business_id, notice_id in rows:
-                streams[stream_id] = _Stream(business_id, notice_id)
+                streams[stream_id] = Stream(business_id, notice_id)
         for stream_id in missing:  # a stream whose first event the view never saw
-            streams.setdefault(stream_id, _Stream(None, None))
+            streams.setdefault(stream_id, Stream(None, None))
         return streams
 
     def query(self, query: AuditQuery, *, page: int = 10_000) -> Iterator[AuditRow]:
@@ -267,90 +271,6 @@ def _text(subject_id: UUID | None) -> str | None:
 
 def _stamp(moment: datetime | None) -> str | None:
     return utc_text(moment) if moment is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class _Stream:
-    business_id: str | None
-    notice_id: str | None
-
-
-def _first_named(event: Any) -> _Stream:
-    """What a stream's first event says of the stream: its business, its notice."""
-    match event:
-        case ConsentRecord.SubjectRegistered() | Business.Registered() | Template.Registered():
-            return _Stream(event.business_id, None)
-        case Notice.Registered():
-            return _Stream(event.business_id, event.notice_id)
-    return _Stream(None, None)
-
-
-def _row(position: int, event: Any, stream_id: str, stream: _Stream) -> tuple[Any, ...]:
-    details: dict[str, Any] = {"business_id": stream.business_id, "subject_id": None}
-    if isinstance(event, ConsentRecord.SubjectRegistered):
-        details["subject_id"] = stream_id
-    elif isinstance(event, ConsentRecord.Change):
-        details.update(subject_id=stream_id, **_change(event))
-    elif isinstance(event, Notice.Registered):
-        details["notice_id"] = event.notice_id
-    elif isinstance(event, Notice.VersionPublished):
-        details.update(channel=str(event.channel), granted=" ".join(event.categories))
-        details.update(notice_id=stream.notice_id, notice_version=event.version)
-    elif isinstance(event, Business.NoticeAdded):
-        details["notice_id"] = event.notice_id
-    return (
-        position,
-        type(event).__qualname__.split(".")[0],
-        stream_id,
-        event.originator_version,
-        type(event).__name__,
-        details["business_id"],
-        details["subject_id"],
-        details.get("channel"),
-        details.get("sender"),
-        details.get("granted", ""),
-        details.get("withdrawn", ""),
-        details.get("confirmed", ""),
-        details.get("method"),
-        details.get("collection_point"),
-        details.get("actor"),
-        details.get("notice_id"),
-        details.get("notice_version"),
-        _stamp(details.get("occurred_at")),
-        utc_text(event.timestamp),
-    )
-
-
-def _change(event: ConsentRecord.Change) -> dict[str, Any]:
-    provenance = event.provenance
-    details: dict[str, Any] = {
-        "method": str(provenance.method),
-        "collection_point": provenance.collection_point,
-        "actor": provenance.actor,
-        "occurred_at": provenance.occurred_at,
-        "sender": getattr(event, "sender", None),
-    }
-    channel = getattr(event, "channel", None)
-    details["channel"] = str(channel) if channel else "*"
-    notice = getattr(event, "notice", None)
-    if notice is not None:
-        details.update(notice_id=notice.notice_id, notice_version=notice.version)
-    match event:
-        case ConsentRecord.OptedIn():
-            details["granted"] = " ".join(event.categories)
-        case ConsentRecord.OptInConfirmed():
-            details["confirmed"] = " ".join(event.categories)
-        case ConsentRecord.OptedOut():
-            details["withdrawn"] = " ".join(event.categories or ("*",))
-        case ConsentRecord.CategoriesChanged():
-            details.update(granted=" ".join(event.granted), withdrawn=" ".join(event.withdrawn))
-        case ConsentRecord.SignalReceived():
-            details["channel"] = "whatsapp"
-        case ConsentRecord.IdentifierLinked():
-            details["channel"] = None  # who the person is, on no channel
-        case ConsentRecord.PlatformMarketingStopped() | ConsentRecord.PlatformMarketingResumed():
-            details["channel"] = "whatsapp"
-    return details
 
 
 def _audit_row(row: tuple[Any, ...]) -> AuditRow:

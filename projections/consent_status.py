@@ -23,7 +23,7 @@ from uuid import UUID
 import orjson
 from consent_ledger.projections.views import View, parse_timestamp
 
-from consent_ledger.model.consent_record import ConsentRecord
+from consent_ledger.model.plain import NoticeRef, utc_text
 from consent_ledger.model.status import (
     END_OF_TIME,
     EVERY,
@@ -35,12 +35,12 @@ from consent_ledger.model.status import (
     platform_states,
     visible,
 )
-from consent_ledger.model.values import NoticeRef, utc_text
 from consent_ledger.sending.eligibility import Candidate, CandidatePage
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
+    from consent_ledger.model.consent_record import ConsentRecord
     from consent_ledger.storage.log import EventLog, LoggedEvent
     from consent_ledger.storage.view_database import Cursor
 
@@ -127,6 +127,9 @@ class ConsentStatusView(View):
         A subject registered in this batch needs no reading back: its effects are all here,
         so it is written once. Known subjects are read, refolded and rewritten.
         """
+        # Imported here: a check that finds the view caught up never loads the events.
+        from consent_ledger.model.consent_record import ConsentRecord  # noqa: PLC0415
+
         new: dict[str, _NewSubject] = {}
         changes: dict[str, list[Effect]] = defaultdict(list)
         linked: set[str] = set()  # known by another identifier now: copy its lookups too

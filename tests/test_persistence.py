@@ -14,6 +14,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from consent_ledger import Business, ConsentLedger, ConsentRecord, Notice
 from consent_ledger.model.aggregate import Aggregate
@@ -195,6 +196,32 @@ def test_stored_state_names_its_schema_version() -> None:
     stored = PydanticMapper(transcoder=OrjsonTranscoder()).to_stored_event(event)
 
     assert orjson.loads(stored.state)["class_version"] == 1
+
+
+OPT_INS = events(
+    ConsentRecord.OptedIn,
+    2,
+    channel=st.sampled_from(Channel),
+    categories=category_sets,
+    notice=notice_refs,
+    provenance=provenances,
+)
+
+
+@given(event=OPT_INS)
+def test_a_stored_notice_is_validated_as_the_rest_of_its_event(event: Any) -> None:
+    """A stored notice reference with a field too many, or of the wrong type, is refused."""
+    mapper = PydanticMapper(transcoder=OrjsonTranscoder())
+    stored = mapper.to_stored_event(event)
+    state = orjson.loads(stored.state)
+
+    for notice in (state["notice"] | {"url": "x"}, state["notice"] | {"version": "two"}):
+        bad = dataclasses.replace(stored, state=orjson.dumps(state | {"notice": notice}))
+        with pytest.raises(ValidationError, match="notice"):
+            mapper.to_domain_event(bad)
+    loaded = mapper.to_domain_event(stored)
+    assert isinstance(loaded, ConsentRecord.OptedIn)
+    assert loaded.notice == event.notice
 
 
 # An aggregate whose event changed shape: version 1 had `name`, version 2 splits it.

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from consent_ledger import (
     ConsentLedger,
@@ -24,6 +26,7 @@ from consent_ledger import (
     OptOut,
     WrongKeyError,
 )
+from consent_ledger.privacy.keys import _derive
 from consent_ledger.storage.stores import PostgresStore, parse_store
 
 from .conftest import BUSINESS, StoreFactory, new_ledger
@@ -215,3 +218,13 @@ def test_an_opt_out_reason_is_sealed_too(stores: StoreFactory) -> None:
     assert opted_out.reason == words
     assert words.encode() not in content
     assert words.encode().hex().encode() not in content
+
+
+@pytest.mark.parametrize("purpose", ["key-wrapping", "identifier-lookup", "key-check", "x" * 300])
+def test_derived_keys_are_cryptography_s_hkdf(purpose: str) -> None:
+    """The keys derived with hmac alone are HKDF-SHA256's, byte for byte (RFC 5869)."""
+    for master in (MasterKey(bytes(32)), MasterKey(bytes(range(32))), MasterKey.generate()):
+        info = f"consent-ledger/v1/{purpose}".encode()
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info)
+
+        assert _derive(master, purpose) == hkdf.derive(master.secret)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Unpack, cast
 from uuid import UUID
@@ -27,11 +28,6 @@ from eventsourcing.application import Application
 from uuid_utils.compat import uuid7
 
 from consent_ledger.application.books import Books
-from consent_ledger.application.catalogue import BusinessInfo, Catalogue
-from consent_ledger.application.decisions import SendingDecisions
-from consent_ledger.application.queries import Queries
-from consent_ledger.application.recording import Recorded, Recording
-from consent_ledger.application.signals import Signals
 from consent_ledger.exceptions import NotALedgerError
 from consent_ledger.privacy.key_location import (
     LEDGER_FORMAT,
@@ -54,8 +50,16 @@ if TYPE_CHECKING:
     from eventsourcing.persistence import Mapper
     from eventsourcing.utils import EnvType
 
-    from consent_ledger.application.catalogue import AnnouncedChange, CategoryChange
-    from consent_ledger.application.decisions import CheckOptions, SendOptions
+    from consent_ledger.application.catalogue import (
+        AnnouncedChange,
+        BusinessInfo,
+        Catalogue,
+        CategoryChange,
+    )
+    from consent_ledger.application.decisions import CheckOptions, SendingDecisions, SendOptions
+    from consent_ledger.application.queries import Queries
+    from consent_ledger.application.recording import Recorded, Recording
+    from consent_ledger.application.signals import Signals
     from consent_ledger.evidence.checkpoint import VerifierKey
     from consent_ledger.evidence.derived import ViewCheck
     from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence
@@ -88,7 +92,7 @@ if TYPE_CHECKING:
     from consent_ledger.whatsapp.keywords import Keywords
     from consent_ledger.whatsapp.report import IngestReport
 
-__all__ = ["BusinessInfo", "ConsentLedger", "KeyLocation", "Recorded"]
+__all__ = ["ConsentLedger", "KeyLocation"]
 
 
 class ConsentLedger(Application[UUID]):
@@ -110,11 +114,45 @@ class ConsentLedger(Application[UUID]):
         self._keyring = keyring
         self._tamper_evidence: TamperEvidence | None = None
         self.books = Books(self, keyring)
-        self.catalogue = Catalogue(self.books)
-        self.recording = Recording(self.books, self.catalogue)
-        self.signals = Signals(self.books, self.catalogue, self.recording)
-        self.queries = Queries(self.books, self.catalogue)
-        self.sending = SendingDecisions(self.books, self.catalogue)
+
+    # The services, each made (its module imported) when first used: a process that only
+    # checks sends loads the decisions, not the recording, the catalogue or their models.
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        """Businesses, notices, templates (:class:`~.application.catalogue.Catalogue`)."""
+        from consent_ledger.application.catalogue import Catalogue  # noqa: PLC0415
+
+        return Catalogue(self.books)
+
+    @cached_property
+    def recording(self) -> Recording:
+        """Consent commands (:class:`~.application.recording.Recording`)."""
+        from consent_ledger.application.recording import Recording  # noqa: PLC0415
+
+        return Recording(self.books, self.catalogue)
+
+    @cached_property
+    def signals(self) -> Signals:
+        """Webhook items taken once, identifiers linked (:class:`~.application.signals.Signals`)."""
+        from consent_ledger.application.signals import Signals  # noqa: PLC0415
+
+        return Signals(self.books, self.catalogue, self.recording)
+
+    @cached_property
+    def queries(self) -> Queries:
+        """Status and history (:class:`~.application.queries.Queries`)."""
+        from consent_ledger.application.queries import Queries  # noqa: PLC0415
+
+        return Queries(self.books, self.catalogue)
+
+    @cached_property
+    def sending(self) -> SendingDecisions:
+        """Checks and audiences (:class:`~.application.decisions.SendingDecisions`)."""
+        from consent_ledger.application.decisions import SendingDecisions  # noqa: PLC0415
+
+        # The catalogue late: only a check that names a template needs it.
+        return SendingDecisions(self.books, lambda: self.catalogue)
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Events are pydantic models stored as JSON."""

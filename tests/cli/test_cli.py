@@ -532,7 +532,9 @@ def test_every_command_has_help() -> None:
     """Each command documents itself with an example; each group lists its commands."""
     runner = CliRunner()
     paths: list[list[str]] = []
-    for name, command in main.commands.items():
+    ctx = click.Context(main)
+    for name in main.list_commands(ctx):
+        command = main.get_command(ctx, name)
         if isinstance(command, click.Group):
             paths += [[name, sub] for sub in command.commands]
         else:

@@ -13,12 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-from pydantic import BaseModel
 from uuid_utils.compat import uuid7
 
 from consent_ledger.exceptions import ConcurrentUpdateError, KeyMaterialError, SubjectNotFoundError
-from consent_ledger.model.aggregate import Aggregate
-from consent_ledger.model.consent_record import ConsentRecord
 from consent_ledger.privacy.keys import DataKeyCache
 from consent_ledger.storage.recorder import NewSubject
 
@@ -28,6 +25,9 @@ if TYPE_CHECKING:
 
     from eventsourcing.application import Application
 
+    # Imported where used: a check that reads a view never loads a record, nor pydantic.
+    from consent_ledger.model.aggregate import Aggregate
+    from consent_ledger.model.consent_record import ConsentRecord
     from consent_ledger.model.identifiers import Identifier
     from consent_ledger.model.values import Sealed
     from consent_ledger.privacy.keys import DataKey, KeyRing
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 MAX_ATTEMPTS = 10
 BACKOFF_SECONDS = 0.002  # doubled after each lost race, with jitter, up to 0.25 s
 
-TAggregate = TypeVar("TAggregate", bound=Aggregate)
+TAggregate = TypeVar("TAggregate", bound="Aggregate")
 T = TypeVar("T")
 
 
@@ -81,6 +81,8 @@ class Books:
         Raises:
             SubjectNotFoundError: there is none under ``subject_id``.
         """
+        from consent_ledger.model.consent_record import ConsentRecord  # noqa: PLC0415 (see the imports)
+
         record = self.find(ConsentRecord, subject_id)
         if record is None:
             msg = f"no consent record {subject_id}"
@@ -154,6 +156,8 @@ class Books:
         data_key, wrapped = self.keyring.new_data_key(subject_id)
         self._data_keys.put(data_key)
         sealed = data_key.seal(identifier.value, version=1, purpose="identifier")
+        from consent_ledger.model.consent_record import ConsentRecord  # noqa: PLC0415 (see the imports)
+
         record = ConsentRecord.register(subject_id, business_id, identifier.kind, sealed)
         return record, NewSubject(subject_id=subject_id, lookup=lookup, wrapped_key=wrapped)
 
@@ -188,6 +192,8 @@ class Books:
         Raises:
             KeyMaterialError: the person's data key is gone.
         """
+        from pydantic import BaseModel  # noqa: PLC0415 (see the imports)
+
         key = self.data_key(record.id)
 
         def seal(value: Any, purpose: str) -> Sealed | None:

@@ -14,11 +14,10 @@ from itertools import islice
 from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVar
 
 from consent_ledger.exceptions import ConsentRuleError, InvalidInputError
-from consent_ledger.model.consent_record import SERVICE_WINDOW
 from consent_ledger.model.identifiers import as_identifier
+from consent_ledger.model.plain import utc_text
 from consent_ledger.model.status import END_OF_TIME, base_state, platform_states, visible
 from consent_ledger.model.taxonomy import Channel
-from consent_ledger.model.values import utc_text
 from consent_ledger.sending.eligibility import (
     CandidatePage,
     ConsentSource,
@@ -34,7 +33,7 @@ from consent_ledger.sending.eligibility import (
 from consent_ledger.storage.view_database import PAGE_ROWS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from uuid import UUID
 
     from consent_ledger.application.books import Books
@@ -47,9 +46,9 @@ if TYPE_CHECKING:
         Candidate,
         CheckRequest,
         Decision,
-        Policy,
         Recipient,
     )
+    from consent_ledger.sending.policy import Policy
 
 T = TypeVar("T")
 
@@ -92,8 +91,8 @@ class ConsentView(ConsentSource, Protocol):
 class SendingDecisions:
     """Decides sends: one check at a time, or a campaign's audience."""
 
-    def __init__(self, books: Books, catalogue: Catalogue) -> None:
-        """Read ``books``; find templates' categories in ``catalogue``."""
+    def __init__(self, books: Books, catalogue: Callable[[], Catalogue]) -> None:
+        """Read ``books``; find templates' categories in the catalogue ``catalogue()`` gives."""
         self._books = books
         self._catalogue = catalogue
 
@@ -172,7 +171,7 @@ class SendingDecisions:
         if given is not None:
             msg = "give the template or its category, not both: the ledger knows its category"
             raise InvalidInputError(msg)
-        return self._catalogue.category_of_send(business_id, template, at)
+        return self._catalogue().category_of_send(business_id, template, at)
 
     def _window_may_open(self, chosen: Policy, request: CheckRequest, decision: Decision) -> bool:
         """Whether an open service window would turn this denial into an allowance."""
@@ -191,6 +190,9 @@ class SendingDecisions:
         known_at: datetime | None,
     ) -> Decision:
         """The decision again if the person wrote to the sender in the last 24 hours."""
+        # Imported here: only a check that may open a service window reads a record.
+        from consent_ledger.model.consent_record import SERVICE_WINDOW  # noqa: PLC0415
+
         assert decision.subject_id is not None  # noqa: S101 (see _window_may_open)
         record = self._books.consent_record(decision.subject_id)
         last = record.last_inbound(request.sender, request.at, known_at or END_OF_TIME)

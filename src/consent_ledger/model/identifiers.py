@@ -2,7 +2,10 @@
 
 An identifier is always normalised before it is looked up or stored, so that
 ``+44 7700 900123``, ``07700 900123`` (with region GB) and ``+447700900123`` find
-the same person. Phone numbers are normalised to E.164 with ``phonenumbers``.
+the same person. Phone numbers are normalised to E.164 with ``phonenumbers``, imported
+when a number is first read in full: a lookup of a number already in E.164 form
+(:func:`as_identifier`) needs none of it, and importing it is a large part of the start
+of a process that checks one send.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import functools
 import re
 from enum import StrEnum
-from typing import NamedTuple
-
-import phonenumbers
+from typing import TYPE_CHECKING, NamedTuple
 
 from consent_ledger.exceptions import InvalidIdentifierError
+
+if TYPE_CHECKING:
+    import phonenumbers
 
 
 class IdentifierKind(StrEnum):
@@ -100,6 +104,8 @@ class Identifier(NamedTuple):
 
 @functools.lru_cache(maxsize=65536)
 def _country_of_number(e164: str) -> str | None:
+    import phonenumbers  # noqa: PLC0415 (see the module's docstring)
+
     try:
         number = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
@@ -134,6 +140,8 @@ def as_identifier(identifier: Identifier | str) -> Identifier:
 
 
 def _normalise_phone(text: str, region: str | None) -> str:
+    import phonenumbers  # noqa: PLC0415 (see the module's docstring)
+
     try:
         number = phonenumbers.parse(text, region.upper() if region else None)
     except phonenumbers.NumberParseException as e:
@@ -161,6 +169,8 @@ def _shown(text: str, limit: int = 40) -> str:
 
 
 def _reason(error: phonenumbers.NumberParseException) -> str:
+    import phonenumbers  # noqa: PLC0415 (see the module's docstring)
+
     reasons = {
         phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "no or unknown country code",
         phonenumbers.NumberParseException.NOT_A_NUMBER: "not a number",

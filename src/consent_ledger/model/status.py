@@ -24,7 +24,7 @@ from enum import StrEnum
 from itertools import product
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from consent_ledger.model.values import NoticeRef
+from consent_ledger.model.plain import NoticeRef
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -104,7 +104,15 @@ class Effect(NamedTuple):
             self.version,
             self.event_type,
             self.expires_at,
-            None if notice is None else list(notice.model_dump().values()),
+            None
+            if notice is None
+            else [
+                notice.notice_id,
+                notice.version,
+                notice.content_hash,
+                notice.business_name,
+                notice.language,
+            ],
         ]
 
     @classmethod
@@ -132,9 +140,7 @@ class Effect(NamedTuple):
             version=version,
             event_type=event_type,
             expires_at=None if expires is None else datetime.fromisoformat(expires),
-            notice=None
-            if notice is None
-            else NoticeRef(**dict(zip(NoticeRef.model_fields, notice, strict=True))),
+            notice=None if notice is None else NoticeRef(*notice),
         )
 
 

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 from consent_ledger.exceptions import InvalidInputError
+from consent_ledger.model.plain import NoticeRef, utc_seconds, utc_text
 from consent_ledger.model.taxonomy import Method, check_categories
 
-
-def utc_seconds(moment: datetime) -> str:
-    """A moment as messages write it: UTC, to the second (``2026-11-24T10:30:00Z``)."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def utc_text(moment: datetime) -> str:
-    """A time as the ledger writes it as text: UTC ISO 8601 with microseconds and ``Z``.
-
-    Fixed width, so text order is time order: views store and compare times in this form,
-    and JSON and CSV output use it.
-    """
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+__all__ = [  # NoticeRef and the time helpers live in .plain, which needs no pydantic
+    "Actor",
+    "Categories",
+    "Immutable",
+    "Language",
+    "NoticeRef",
+    "Provenance",
+    "Sealed",
+    "Slug",
+    "check_actor",
+    "check_language",
+    "check_slug",
+    "utc_seconds",
+    "utc_text",
+]
 
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -79,7 +81,7 @@ Actor = Annotated[str, AfterValidator(check_actor)]
 class Immutable(BaseModel):
     """A frozen pydantic model that refuses unknown fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Sealed(Immutable):
@@ -88,20 +90,6 @@ class Sealed(Immutable):
     alg: Literal["A256GCM"] = "A256GCM"
     nonce: str
     ct: str
-
-
-class NoticeRef(Immutable):
-    """The exact notice version a person saw: what they were told, by whom, in which language."""
-
-    notice_id: str
-    version: int
-    content_hash: str
-    business_name: str
-    language: str
-
-    def __str__(self) -> str:
-        """The notice as commands name it: ``ID@VERSION``."""
-        return f"{self.notice_id}@{self.version}"
 
 
 class Provenance(Immutable):

@@ -24,24 +24,27 @@ import os
 import stat
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from consent_ledger.exceptions import KeyMaterialError, MissingKeyError
-from consent_ledger.model.values import Sealed
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
     from uuid import UUID
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     from consent_ledger.model.identifiers import Identifier
+    from consent_ledger.model.values import Sealed
+
+# cryptography (AES-GCM, Ed25519) and the Sealed model (pydantic) are imported where they
+# are used: opening a ledger and finding a person (all a send-time check does) need HMACs
+# only, and a process that checks per message should not load what it never calls.
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -87,10 +90,14 @@ class MasterKey:
 
 
 def _derive(master: MasterKey, purpose: str) -> bytes:
+    """HKDF-SHA256 (RFC 5869) of the master key for one purpose, without salt, 32 bytes.
+
+    Two HMACs from the standard library, the same bytes as cryptography's ``HKDF`` (a test
+    compares them): opening a ledger, and a send-time check, need not load cryptography.
+    """
     info = f"consent-ledger/v1/{purpose}".encode()
-    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(
-        master.secret
-    )
+    prk = hmac.digest(bytes(KEY_BYTES), master.secret, "sha256")  # extract; no salt: zeros
+    return hmac.digest(prk, info + b"\x01", "sha256")  # expand: one block is all 32 bytes
 
 
 class KeyRing:
@@ -98,11 +105,18 @@ class KeyRing:
 
     def __init__(self, master: MasterKey) -> None:
         """Derive the wrapping key, lookup pepper and check key from ``master``."""
-        self._wrapping = AESGCM(_derive(master, "key-wrapping"))
+        self._wrapping_key = _derive(master, "key-wrapping")
         self._lookup = hmac.new(_derive(master, "identifier-lookup"), digestmod=hashlib.sha256)
         self._check = _derive(master, "key-check")
         self._signing = _derive(master, "checkpoint-signing")
         self._signals = hmac.new(_derive(master, "signal-key"), digestmod=hashlib.sha256)
+
+    @cached_property
+    def _wrapping(self) -> AESGCM:
+        # Made when a data key is first wrapped or unwrapped: a check never does either.
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
+        return AESGCM(self._wrapping_key)
 
     def key_check(self, ledger_id: str) -> str:
         """A value stored in the ledger that tells whether a key is the right one."""
@@ -110,6 +124,10 @@ class KeyRing:
 
     def checkpoint_key(self, ledger_id: str) -> Ed25519PrivateKey:
         """The Ed25519 key that signs this ledger's checkpoints (one per ledger)."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+            Ed25519PrivateKey,
+        )
+
         seed = hmac.new(self._signing, ledger_id.encode(), hashlib.sha256).digest()
         return Ed25519PrivateKey.from_private_bytes(seed)
 
@@ -154,6 +172,9 @@ class KeyRing:
         Raises:
             KeyMaterialError: a key or an identifier does not open (the first is named).
         """
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415 (see the imports)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
         subjects = list(map(bytes.fromhex, subject_ids))
         try:
             secrets = list(
@@ -173,6 +194,9 @@ class KeyRing:
         return list(map(orjson.loads, plaintexts))
 
     def _open_identifier(self, subject_id: str, wrapped: bytes, nonce: bytes, ct: bytes) -> str:
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415 (see the imports)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
         subject = bytes.fromhex(subject_id)
         try:
             secret = self._wrapping.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], subject)
@@ -189,6 +213,8 @@ class KeyRing:
         Raises:
             KeyMaterialError: the wrapped key was not made by this key ring for this subject.
         """
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415 (see the imports)
+
         try:
             secret = self._wrapping.decrypt(
                 wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], subject_id.bytes
@@ -204,6 +230,8 @@ class DataKey:
 
     def __init__(self, subject_id: UUID, secret: bytes) -> None:
         """Hold ``secret`` as the data key of ``subject_id``."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: PLC0415
+
         self.subject_id = subject_id
         self._aead = AESGCM(secret)
 
@@ -213,6 +241,8 @@ class DataKey:
         The subject id, event version and purpose are bound as associated data, so a
         sealed value cannot be moved to another event or field without detection.
         """
+        from consent_ledger.model.values import Sealed  # noqa: PLC0415 (see the imports)
+
         plaintext = orjson.dumps(value)
         plaintext += b" " * (-len(plaintext) % _PAD_TO)
         nonce = os.urandom(NONCE_BYTES)
@@ -225,6 +255,8 @@ class DataKey:
         Raises:
             KeyMaterialError: the value was altered, moved, or sealed with another key.
         """
+        from cryptography.exceptions import InvalidTag  # noqa: PLC0415 (see the imports)
+
         nonce = base64.b64decode(sealed.nonce)
         ciphertext = base64.b64decode(sealed.ct)
         try:

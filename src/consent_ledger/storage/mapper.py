@@ -13,6 +13,9 @@ import orjson
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
 
+# Registers the prefix of the events' pinned topics: resolving one imports its aggregate.
+import consent_ledger.model  # noqa: F401
+
 if TYPE_CHECKING:
     from eventsourcing.domain import DomainEventProtocol
 

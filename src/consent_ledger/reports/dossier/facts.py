@@ -27,8 +27,9 @@ from consent_ledger.storage.log import event_types
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from consent_ledger.application.catalogue import BusinessInfo
     from consent_ledger.evidence.integrity import SignedCheckpoint
-    from consent_ledger.ledger import BusinessInfo, ConsentLedger
+    from consent_ledger.ledger import ConsentLedger
     from consent_ledger.model.history import HistoryEntry, SubjectHistory, SubjectStatus
     from consent_ledger.model.identifiers import Identifier
     from consent_ledger.model.notice import NoticeVersion
