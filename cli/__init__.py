@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from consent_ledger.cli._inputs import refuse_undecodable
 from consent_ledger.cli.audit import audit
 from consent_ledger.cli.consent import change, confirm, marketing_preference, opt_in, opt_out
 from consent_ledger.cli.demo import demo
@@ -48,6 +49,11 @@ def describe(error: ValidationError) -> str:
 
 class LedgerGroup(click.Group):
     """Turns the library's errors into one ``Error: ...`` line and exit status 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse arguments that are not UTF-8 text (a usage error), then parse."""
+        refuse_undecodable(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, translating ledger and validation errors."""

@@ -39,7 +39,14 @@ class TimeType(click.ParamType):  # type: ignore[type-arg]  # generic only since
                 param,
                 ctx,
             )
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        try:  # the ledger keeps times in UTC: the moment must exist there too
+            parsed.astimezone(UTC)
+        except OverflowError:
+            self.fail(
+                f"{value!r} is out of range: in UTC it falls outside years 1 to 9999", param, ctx
+            )
+        return parsed
 
 
 TIME = TimeType()

@@ -15,15 +15,17 @@ from consent_ledger.cli._options import (
     ledger_options,
 )
 from consent_ledger.cli._output import iso, short_time, write_csv, write_json, write_table
+from consent_ledger.cli._values import NOTICE
 from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import AuditLogView, AuditQuery, AuditRow
 from consent_ledger.projections.audit_log import COLUMNS
 
-from consent_ledger.model.commands import NoticeSelector
 from consent_ledger.storage.log import EventLog
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from consent_ledger.model.commands import NoticeSelector
 
 
 _FILTERS = (
@@ -106,7 +108,7 @@ def audit_json(row: AuditRow) -> dict[str, Any]:
 @business_option
 @event_filters
 @click.option("--method", help="Collected this way (web-form, paper, ...).")
-@click.option("--notice", metavar="ID[@VERSION]", help="Backed by this notice (version).")
+@click.option("--notice", type=NOTICE, help="Backed by this notice (version).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
 @format_option()
 def audit(  # noqa: PLR0913 (one parameter per option)
@@ -117,7 +119,7 @@ def audit(  # noqa: PLR0913 (one parameter per option)
     business_id: str | None,
     query: AuditQuery,
     method: str | None,
-    notice: str | None,
+    notice: NoticeSelector | None,
     limit: int | None,
     output_format: str,
 ) -> None:
@@ -132,15 +134,14 @@ def audit(  # noqa: PLR0913 (one parameter per option)
         consent-ledger audit --type OptedIn --method web-form --notice whatsapp-optin@2
     """
     del key_file
-    selector = NoticeSelector.parse(notice) if notice else None
     with EventLog.open(db) as log:
         view = caught_up(log, view_db, db, AuditLogView)
         query = dataclasses.replace(
             query,
             business_id=business_id,
             method=method,
-            notice_id=selector.notice_id if selector else None,
-            notice_version=selector.version if selector else None,
+            notice_id=notice.notice_id if notice else None,
+            notice_version=notice.version if notice else None,
             limit=limit,
         )
         rows = list(view.query(query))
