@@ -25,6 +25,7 @@ from consent_ledger.cli._options import (
     resolve_business,
 )
 from consent_ledger.cli._output import iso, write_csv, write_json
+from consent_ledger.cli._values import one_category_option
 from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import ConsentStatusView
 
@@ -96,11 +97,7 @@ def decision_json(identifier: str, decision: Decision) -> dict[str, Any]:
 def send_options(*, service_window: bool = True) -> Callable[[F], F]:
     """What is being sent: category, channel, sender, template category, policy."""
     options = [
-        click.option(
-            "--category",
-            "-c",
-            help="The message's category (required unless each input row names one).",
-        ),
+        one_category_option("The message's category (required unless each input row names one)."),
         channel_option,
         click.option("--sender", metavar="ID", help="The sending number (WhatsApp phone id)."),
         click.option(
@@ -216,9 +213,11 @@ def check(  # noqa: PLR0913 (one parameter per option; the request's come packed
     _check_usage(identifier, input_file, template, template_language)
     rows = input_file.read() if input_file is not None else None
     ledger = open_ledger(db, key_file)
+    business_id = resolve_business(ledger, business_id)
+    ledger.get_business(business_id)  # a typo is an error, not everyone denied
     view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
     defaults = request | {
-        "business_id": resolve_business(ledger, business_id),
+        "business_id": business_id,
         "template": (template, template_language) if template and template_language else None,
     }
     decide = functools.partial(ledger.check, source=view)
@@ -383,8 +382,9 @@ def audience(  # noqa: PLR0913 (one parameter per option)
         msg = "give the message's category (--category)"
         raise click.UsageError(msg)
     ledger = open_ledger(db, key_file)
-    view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
     business_id = resolve_business(ledger, business_id)
+    ledger.get_business(business_id)  # a typo is an error, not an empty audience
+    view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
     candidates = view.audience_pages(business_id, channel, category, sender)
     # Closed (with its cursor) before the view's database, as a context closes what it
     # holds last in, first out: after a failure, the traceback would keep it open past

@@ -1,6 +1,6 @@
-"""Bad input (issue #11, item 4): one ``Error:`` line and a known exit status.
+"""Bad input and typos (issue #11, items 4 and 5): one ``Error:`` line, a known exit status.
 
-Every case here ended in a traceback.
+Every case here was a traceback or an empty answer with exit status 0.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 from consent_ledger.cli import main
+from consent_ledger.projections.audit_log import EVENT_TYPES
 
+from consent_ledger.model import Business, ConsentRecord, Notice, Template
+from consent_ledger.model.aggregate import Aggregate
 from tests.cli.conftest import fails, new_ledger, ok, unraisable_exceptions
 from tests.cli.test_cli import ADA, opt_in
 
@@ -215,3 +218,90 @@ def test_audience_that_cannot_open_an_identifier_leaves_nothing_open(
     assert ignored == []
     assert (code, stdout) == (1, "")
     assert stderr.startswith("Error: the identifier of subject")
+
+
+class TestUnknownValues:
+    @pytest.mark.parametrize(
+        ("args", "option", "known"),
+        [
+            (["audit", "--type", "OptOut"], "'--type'", "'OptedOut'"),
+            (["export", "--type", "Bogus"], "'--type'", "'OptedOut'"),
+            (["audit", "-c", "promotions"], "'--category' / '-c'", "offers"),
+            (["export", "-c", "promotions"], "'--category' / '-c'", "offers"),
+            (["audit", "--method", "website"], "'--method'", "'web-form'"),
+            (["audit", "--channel", "fax"], "'--channel'", "'whatsapp'"),
+            (["audience", "-c", "promotions"], "'--category' / '-c'", "offers"),
+            (["check", ADA, "-c", "promotions"], "'--category' / '-c'", "offers"),
+        ],
+    )
+    def test_is_a_usage_error_naming_the_known_ones(
+        self, db: str, runner: CliRunner, args: list[str], option: str, known: str
+    ) -> None:
+        result = fails(runner, *args, "--db", db, code=2)
+
+        assert f"Error: Invalid value for {option}:" in result.stderr
+        assert known in result.stderr
+
+    @pytest.mark.parametrize("command", [["audit"], ["export"], ["audience", "-c", "offers"]])
+    def test_business(self, db: str, runner: CliRunner, command: list[str]) -> None:
+        result = fails(runner, *command, "--db", db, "--business", "nosuch")
+
+        assert result.stderr.startswith("Error: no business 'nosuch' in this ledger")
+
+    def test_check_of_an_unknown_business(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "check", ADA, "--db", db, "-c", "offers", "--business", "nosuch")
+
+        assert result.stderr.startswith("Error: no business 'nosuch' in this ledger")
+
+    @pytest.mark.parametrize(
+        ("notice", "message"),
+        [
+            ("nosuch@1", "no notice 'nosuch' in this ledger (notices: whatsapp-optin)"),
+            ("nosuch", "no notice 'nosuch' in this ledger (notices: whatsapp-optin)"),
+            ("whatsapp-optin@7", "notice 'whatsapp-optin' has no version 7 (versions 1 to 1)"),
+        ],
+    )
+    def test_notice(self, db: str, runner: CliRunner, notice: str, message: str) -> None:
+        result = fails(runner, "audit", "--db", db, "--notice", notice)
+
+        assert result.stderr == f"Error: {message}\n"
+
+    def test_known_values_still_find_events(self, db: str, runner: CliRunner) -> None:
+        result = ok(
+            runner, "audit", "--db", db, "--type", "OptedIn", "-c", "offers", "--method",
+            "web-form", "--notice", "whatsapp-optin@1", "--business", "acme", "--channel",
+            "whatsapp", "--format", "csv",
+        )  # fmt: skip
+
+        assert len(result.stdout.splitlines()) == 2  # the header, Ada's opt-in
+
+
+def test_every_stored_event_type_is_a_known_type() -> None:
+    """A new event class without its name in EVENT_TYPES could not be filtered by."""
+    bases = {"Event", "Change"}  # the aggregates' abstract bases, never stored
+    topics = {
+        str(getattr(value, "TOPIC", "")).rsplit(".", 1)[1]
+        for aggregate in (Business, ConsentRecord, Notice, Template)
+        for value in vars(aggregate).values()
+        if isinstance(value, type) and issubclass(value, Aggregate.Event)
+    }
+
+    assert topics - bases == set(EVENT_TYPES)
+
+
+class TestOneCategory:
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ["check", ADA, "-c", "offers", "-c", "order-updates"],
+            ["check", ADA, "-c", "offers,order-updates"],
+            ["audience", "-c", "offers", "-c", "order-updates"],
+            ["audit", "-c", "offers", "-c", "order-updates"],
+        ],
+    )
+    def test_more_than_one_is_a_usage_error(
+        self, db: str, runner: CliRunner, args: list[str]
+    ) -> None:
+        result = fails(runner, *args, "--db", db, code=2)
+
+        assert "give one category" in result.stderr
