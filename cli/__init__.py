@@ -16,6 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import click
+from consent_ledger.cli._inputs import refuse_undecodable
 from consent_ledger.cli._options import business_option, ledger_options
 
 from consent_ledger.exceptions import ConsentLedgerError
@@ -189,6 +190,11 @@ class LedgerGroup(click.Group):
         """The command if it is loaded, else a stand-in holding its summary as its help."""
         command = super().get_command(ctx, name)
         return command or click.Command(name, help=self.lazy_commands[name][1])
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Refuse arguments that are not UTF-8 text (a usage error), then parse."""
+        refuse_undecodable(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command, translating ledger and validation errors."""

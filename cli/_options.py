@@ -42,7 +42,14 @@ class TimeType(click.ParamType):  # type: ignore[type-arg]  # generic only since
                 param,
                 ctx,
             )
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        try:  # the ledger keeps times in UTC: the moment must exist there too
+            parsed.astimezone(UTC)
+        except OverflowError:
+            self.fail(
+                f"{value!r} is out of range: in UTC it falls outside years 1 to 9999", param, ctx
+            )
+        return parsed
 
 
 TIME = TimeType()
@@ -119,6 +126,19 @@ def resolve_business(ledger: ConsentLedger, business_id: str | None) -> str:
         msg = "no --business given, and this ledger has no default business"
         raise click.UsageError(msg)
     return business_id
+
+
+def require_business(ledger: ConsentLedger, business_id: str) -> None:
+    """Refuse a business the ledger does not hold: a typo is an error, not an empty answer.
+
+    The default business needs no look-up (it was registered with the ledger, and nothing
+    is ever deleted), which keeps a single check from loading the catalogue.
+
+    Raises:
+        BusinessNotFoundError: no business is registered under ``business_id``.
+    """
+    if business_id != ledger.default_business:
+        ledger.get_business(business_id)
 
 
 def format_option(*choices: str) -> Callable[[F], F]:

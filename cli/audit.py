@@ -15,15 +15,19 @@ from consent_ledger.cli._options import (
     ledger_options,
 )
 from consent_ledger.cli._output import iso, short_time, write_csv, write_json, write_table
+from consent_ledger.cli._values import CHANNEL_FILTER, NOTICE, one_category_option
 from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import AuditLogView, AuditQuery, AuditRow
-from consent_ledger.projections.audit_log import COLUMNS
+from consent_ledger.projections.audit_log import COLUMNS, EVENT_TYPES
 
-from consent_ledger.model.commands import NoticeSelector
+from consent_ledger.exceptions import BusinessNotFoundError, NoticeNotFoundError
+from consent_ledger.model.taxonomy import Method
 from consent_ledger.storage.log import EventLog
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from consent_ledger.model.commands import NoticeSelector
 
 
 _FILTERS = (
@@ -66,14 +70,19 @@ def event_filters(command: F) -> F:
 
     options = (
         click.option("--subject", "subject_id", type=click.UUID, help="One subject's events."),
-        click.option("--channel", help="Events on this channel ('*': every-channel opt-outs)."),
-        click.option("--category", "-c", help="Events that name this category."),
+        click.option(
+            "--channel",
+            type=CHANNEL_FILTER,
+            help="Events on this channel ('*': every-channel opt-outs).",
+        ),
+        one_category_option("Events that name this category."),
         click.option(
             "--type",
             "event_types",
             multiple=True,
+            type=click.Choice(EVENT_TYPES),
             metavar="EVENT",
-            help="e.g. OptedOut (repeatable).",
+            help="Events of this type, e.g. OptedOut (repeatable; a wrong one lists them all).",
         ),
         click.option("--from", "occurred_from", type=TIME, help="Occurred at or after this time."),
         click.option("--to", "occurred_to", type=TIME, help="Occurred before this time."),
@@ -105,8 +114,8 @@ def audit_json(row: AuditRow) -> dict[str, Any]:
 @view_db_option
 @business_option
 @event_filters
-@click.option("--method", help="Collected this way (web-form, paper, ...).")
-@click.option("--notice", metavar="ID[@VERSION]", help="Backed by this notice (version).")
+@click.option("--method", type=click.Choice([m.value for m in Method]), help="Collected this way.")
+@click.option("--notice", type=NOTICE, help="Backed by this notice (version).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
 @format_option()
 def audit(  # noqa: PLR0913 (one parameter per option)
@@ -117,7 +126,7 @@ def audit(  # noqa: PLR0913 (one parameter per option)
     business_id: str | None,
     query: AuditQuery,
     method: str | None,
-    notice: str | None,
+    notice: NoticeSelector | None,
     limit: int | None,
     output_format: str,
 ) -> None:
@@ -132,19 +141,60 @@ def audit(  # noqa: PLR0913 (one parameter per option)
         consent-ledger audit --type OptedIn --method web-form --notice whatsapp-optin@2
     """
     del key_file
-    selector = NoticeSelector.parse(notice) if notice else None
     with EventLog.open(db) as log:
         view = caught_up(log, view_db, db, AuditLogView)
+        if business_id is not None:
+            check_business(view, business_id)
         query = dataclasses.replace(
             query,
             business_id=business_id,
             method=method,
-            notice_id=selector.notice_id if selector else None,
-            notice_version=selector.version if selector else None,
+            notice_id=notice.notice_id if notice else None,
+            notice_version=notice.version if notice else None,
             limit=limit,
         )
         rows = list(view.query(query))
+        if not rows and notice is not None:  # a typo, or a notice no event rests on?
+            check_notice(view, business_id, notice)
     _write_rows(rows, output_format)
+
+
+def check_business(view: AuditLogView, business_id: str) -> None:
+    """Refuse a business the log never registered: a typo would read as "no events".
+
+    Raises:
+        BusinessNotFoundError: names the businesses there are.
+    """
+    registered = AuditQuery(
+        business_id=business_id,
+        stream_types=("Business",),
+        event_types=("Registered",),
+        limit=1,
+    )
+    if next(view.query(registered), None) is None:
+        known = ", ".join(view.business_ids()) or "none"
+        msg = f"no business {business_id!r} in this ledger (businesses: {known})"
+        raise BusinessNotFoundError(msg)
+
+
+def check_notice(view: AuditLogView, business_id: str | None, notice: NoticeSelector) -> None:
+    """Refuse a notice (or version) never published, of the business if one is named.
+
+    Raises:
+        NoticeNotFoundError: names the notices there are, or the notice's versions.
+    """
+    versions = view.notice_versions(business_id)
+    latest = versions.get(notice.notice_id)
+    if latest is None:
+        known = ", ".join(versions) or "none"
+        whose = "in this ledger" if business_id is None else f"of business {business_id!r}"
+        msg = f"no notice {notice.notice_id!r} {whose} (notices: {known})"
+        raise NoticeNotFoundError(msg)
+    if notice.version is not None and notice.version > latest:
+        msg = (
+            f"notice {notice.notice_id!r} has no version {notice.version} (versions 1 to {latest})"
+        )
+        raise NoticeNotFoundError(msg)
 
 
 def _write_rows(rows: list[AuditRow], output_format: str) -> None:

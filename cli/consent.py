@@ -18,6 +18,7 @@ from consent_ledger.cli._options import (
     resolve_business,
     split_names,
 )
+from consent_ledger.cli._values import NOTICE
 
 from consent_ledger import (
     ChangeCategories,
@@ -101,7 +102,7 @@ def _run(
 @identifier_argument
 @channel_option
 @click.option("--category", "-c", "categories", multiple=True, required=True, help=CATEGORY_HELP)
-@click.option("--notice", required=True, metavar="ID[@VERSION]", help="The notice the person saw.")
+@click.option("--notice", required=True, type=NOTICE, help="The notice the person saw.")
 @click.option(
     "--awaiting-confirmation",
     is_flag=True,
@@ -187,7 +188,7 @@ def opt_out(**options: Any) -> None:
 @click.option(
     "--withdraw", multiple=True, metavar="CATEGORY", help="A category withdrawn (repeatable)."
 )
-@click.option("--notice", metavar="ID[@VERSION]", help="The notice behind the grants.")
+@click.option("--notice", type=NOTICE, help="The notice behind the grants.")
 @grant_options
 @provenance_options
 def change(**options: Any) -> None:

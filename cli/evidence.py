@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
+from consent_ledger.cli._inputs import read_text
 from consent_ledger.cli._options import format_option, ledger_options, open_ledger
 from consent_ledger.cli._views import view_db_option
 from consent_ledger.projections import built_views, open_view_database, view_checks
@@ -131,7 +132,7 @@ def verify(  # noqa: PLR0913 (one parameter per option)
         consent-ledger verify ada.bundle --public-key ledger.pub
     """
     keys = [_read_key(text) for text in public_keys]
-    notes = [path.read_text(encoding="utf-8") for path in kept]
+    notes = [read_text(path) for path in kept]
     if bundle is not None:
         _verify_bundle(bundle, keys, notes, output_format)
         return
@@ -223,8 +224,12 @@ def _verify_bundle(
 def _read_key(text: str) -> VerifierKey:
     """A verifier key given on the command line, or the file that holds it."""
     path = Path(text)
-    if path.is_file():
-        text = path.read_text(encoding="utf-8").strip()
+    try:
+        is_file = path.is_file()
+    except OSError:  # a key's text is no file name (too long for one)
+        is_file = False
+    if is_file:
+        text = read_text(path).strip()
     return parse_verifier_key(text)
 
 

@@ -20,7 +20,7 @@ from consent_ledger.cli._options import (
     resolve_business,
 )
 from consent_ledger.cli._views import caught_up, view_db_option
-from consent_ledger.cli.audit import audit_json, event_filters
+from consent_ledger.cli.audit import audit_json, check_business, event_filters
 from consent_ledger.projections import AuditLogView, AuditQuery
 from consent_ledger.projections.audit_log import COLUMNS
 
@@ -104,6 +104,8 @@ def export(  # noqa: PLR0913 (one parameter per option)
     query = dataclasses.replace(query, business_id=business_id, subject_id=subject_id)
     filtered = query != AuditQuery(business_id=None)
     view = caught_up(ledger.event_log, view_db, db, AuditLogView) if filtered else None
+    if view is not None and business_id is not None:
+        check_business(view, business_id)
     if bundle_path is not None:
         _write_bundle(ledger, view, query, bundle_path)
     elif output_format == "csv":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import sys
-from typing import TYPE_CHECKING, BinaryIO, TextIO
+from typing import TYPE_CHECKING
 
 import click
 import orjson
+from consent_ledger.cli._inputs import TEXT_INPUT, TextInput
 from consent_ledger.cli._options import (
     business_option,
     ledger_options,
@@ -27,7 +29,7 @@ def ingest() -> None:
 
 
 @ingest.command("whatsapp")
-@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.argument("source", type=TEXT_INPUT, default="-")
 @ledger_options
 @business_option
 @click.option(
@@ -36,18 +38,18 @@ def ingest() -> None:
 @click.option(
     "--keywords",
     "keywords_file",
-    type=click.File("rb"),
+    type=TEXT_INPUT,
     help='Your keywords (JSON): {"defaults": true, "rules": [{"word": "NON SCRIVERMI", '
     '"kind": "opt_out", "language": "it"}, ...]} [default: the shipped sets].',
 )
 def whatsapp(  # noqa: PLR0913 (one parameter per option)
     *,
-    source: TextIO,
+    source: TextInput,
     db: str,
     key_file: Path | None,
     business_id: str | None,
     strict: bool,
-    keywords_file: BinaryIO | None,
+    keywords_file: TextInput | None,
 ) -> None:
     """Ingest WhatsApp Business Platform webhook bodies from SOURCE (a file, or - for stdin).
 
@@ -66,7 +68,8 @@ def whatsapp(  # noqa: PLR0913 (one parameter per option)
     Each item is taken once: the same webhook delivered again changes nothing. One line
     per item goes to stdout (JSON), a summary to stderr; items that cannot be read are
     reported with their line and path and skipped (exit status 1 at the end), or, with
-    --strict, refuse the whole input before anything is recorded.
+    --strict, refuse the whole input before anything is recorded. Input that is not
+    UTF-8 text is refused whole, before anything is recorded.
 
     \b
     Examples:
@@ -77,10 +80,13 @@ def whatsapp(  # noqa: PLR0913 (one parameter per option)
     from consent_ledger.whatsapp.ingestion import ingest_whatsapp_lines  # noqa: PLC0415
 
     keywords = _keywords(keywords_file) if keywords_file is not None else None
+    # Read whole and decoded first: bytes that are not UTF-8 mean a wrong or damaged file
+    # (UTF-16 from a Windows redirect, a compressed dump), of which nothing can be trusted.
+    lines = io.StringIO(source.read(), newline=None)
     ledger = open_ledger(db, key_file)
     report = ingest_whatsapp_lines(
         ledger,
-        source,
+        lines,
         business_id=resolve_business(ledger, business_id),
         keywords=keywords,
         strict=strict,
@@ -105,7 +111,7 @@ def _write_report(report: IngestReport) -> None:
         raise click.exceptions.Exit(1)
 
 
-def _keywords(source: BinaryIO) -> Keywords:
+def _keywords(source: TextInput) -> Keywords:
     """The operator's keyword configuration.
 
     Raises:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import click
+from consent_ledger.cli._inputs import TEXT_INPUT, TextInput
 from consent_ledger.cli._options import (
     business_option,
     channel_option,
@@ -16,12 +17,14 @@ from consent_ledger.cli._options import (
     split_names,
 )
 from consent_ledger.cli._output import write_notice, write_notices
+from consent_ledger.cli._values import NOTICE
 
 from consent_ledger import PublishNotice
-from consent_ledger.model.commands import NoticeSelector
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from consent_ledger.model.commands import NoticeSelector
 
 
 @click.group()
@@ -45,7 +48,7 @@ def notice() -> None:
 )
 @click.option(
     "--text-file",
-    type=click.File("r", encoding="utf-8"),
+    type=TEXT_INPUT,
     default="-",
     help="The full wording people see; '-' (default) reads stdin.",
 )
@@ -59,7 +62,7 @@ def publish(  # noqa: PLR0913 (one parameter per option)
     language: str,
     channel: str,
     categories: tuple[str, ...],
-    text_file: TextIO,
+    text_file: TextInput,
     policy_url: str | None,
 ) -> None:
     """Publish the next version of a notice (the first publish creates it).
@@ -71,9 +74,10 @@ def publish(  # noqa: PLR0913 (one parameter per option)
         consent-ledger notice publish whatsapp-optin --language en \\
             -c order-updates,offers --text-file optin-en.txt
     """
-    if text_file.name == "<stdin>" and sys.stdin.isatty():
+    if text_file.is_stdin and sys.stdin.isatty():
         msg = "give the notice text with --text-file FILE, or pipe it on stdin"
         raise click.UsageError(msg)
+    text = text_file.read()
     ledger = open_ledger(db, key_file)
     version = ledger.publish_notice(
         PublishNotice(
@@ -82,7 +86,7 @@ def publish(  # noqa: PLR0913 (one parameter per option)
             language=language,
             channel=channel,
             categories=split_names(categories),
-            text=text_file.read(),
+            text=text,
             policy_url=policy_url,
         )
     )
@@ -92,10 +96,15 @@ def publish(  # noqa: PLR0913 (one parameter per option)
 @notice.command("show")
 @ledger_options
 @business_option
-@click.argument("notice")
+@click.argument("notice", type=NOTICE)
 @format_option()
 def show(
-    *, db: str, key_file: Path | None, business_id: str | None, notice: str, output_format: str
+    *,
+    db: str,
+    key_file: Path | None,
+    business_id: str | None,
+    notice: NoticeSelector,
+    output_format: str,
 ) -> None:
     """Show a notice version with its full text: ID@VERSION, or ID for the latest.
 
@@ -104,8 +113,7 @@ def show(
         consent-ledger notice show whatsapp-optin@1
     """
     ledger = open_ledger(db, key_file)
-    selector = NoticeSelector.parse(notice)
-    version = ledger.get_notice(resolve_business(ledger, business_id), *selector)
+    version = ledger.get_notice(resolve_business(ledger, business_id), *notice)
     write_notice(version, output_format)
 
 

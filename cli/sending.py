@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
-import io
 import sys
 from itertools import repeat
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 import click
 import orjson
 from consent_ledger.cli._files import written_text
+from consent_ledger.cli._inputs import TEXT_INPUT, TextInput, input_rows
 from consent_ledger.cli._options import (
     TIME,
     F,
@@ -21,9 +22,11 @@ from consent_ledger.cli._options import (
     format_option,
     ledger_options,
     open_ledger,
+    require_business,
     resolve_business,
 )
 from consent_ledger.cli._output import iso, write_csv, write_json
+from consent_ledger.cli._values import one_category_option
 from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import ConsentStatusView
 
@@ -33,7 +36,7 @@ from consent_ledger.model.taxonomy import TemplateCategory
 from consent_ledger.sending.eligibility import policies
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
 
     from consent_ledger.sending.eligibility import Decision, RecipientPage
 
@@ -95,11 +98,7 @@ def decision_json(identifier: str, decision: Decision) -> dict[str, Any]:
 def send_options(*, service_window: bool = True) -> Callable[[F], F]:
     """What is being sent: category, channel, sender, template category, policy."""
     options = [
-        click.option(
-            "--category",
-            "-c",
-            help="The message's category (required unless each input row names one).",
-        ),
+        one_category_option("The message's category (required unless each input row names one)."),
         channel_option,
         click.option("--sender", metavar="ID", help="The sending number (WhatsApp phone id)."),
         click.option(
@@ -175,7 +174,7 @@ def _as_request(command: F) -> F:
 @click.option(
     "--input",
     "input_file",
-    type=click.File("r", encoding="utf-8"),
+    type=TEXT_INPUT,
     help="Check many recipients: a CSV (header row) or JSON Lines file, '-' for stdin; "
     "columns identifier, and optionally category, channel, sender, template_category.",
 )
@@ -192,7 +191,7 @@ def check(  # noqa: PLR0913 (one parameter per option; the request's come packed
     request: dict[str, Any],
     template: str | None,
     template_language: str | None,
-    input_file: TextIO | None,
+    input_file: TextInput | None,
     output_format: str,
 ) -> None:
     """May a message of a category be sent to this person? Exit 0 if allowed, 3 if denied.
@@ -213,15 +212,18 @@ def check(  # noqa: PLR0913 (one parameter per option; the request's come packed
             --template-language en_US
     """
     _check_usage(identifier, input_file, template, template_language)
+    rows = input_file.read() if input_file is not None else None
     ledger = open_ledger(db, key_file)
+    business_id = resolve_business(ledger, business_id)
+    require_business(ledger, business_id)  # a typo is an error, not everyone denied
     view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
     defaults = request | {
-        "business_id": resolve_business(ledger, business_id),
+        "business_id": business_id,
         "template": (template, template_language) if template and template_language else None,
     }
     decide = functools.partial(ledger.check, source=view)
-    if input_file is not None:
-        _check_many(decide, input_file, region, defaults, output_format)
+    if rows is not None:
+        _check_many(decide, rows, region, defaults, output_format)
         return
     assert identifier is not None  # noqa: S101 (checked above)
     _check_one(decide, identifier, region, defaults, output_format)
@@ -229,7 +231,7 @@ def check(  # noqa: PLR0913 (one parameter per option; the request's come packed
 
 def _check_usage(
     identifier: str | None,
-    input_file: TextIO | None,
+    input_file: TextInput | None,
     template: str | None,
     template_language: str | None,
 ) -> None:
@@ -305,18 +307,18 @@ def _write_one(identifier: str, decision: Decision, output_format: str) -> None:
 
 def _check_many(
     decide: Callable[..., Decision],
-    input_file: TextIO,
+    text: str,
     region: str | None,
     defaults: dict[str, Any],
     output_format: str,
 ) -> None:
-    """Decide for each row of ``input_file``; rows that cannot be read fail at the end."""
+    """Decide for each row of ``text``; rows that cannot be read fail at the end."""
     problems: list[str] = []
     output_format = "csv" if output_format == "table" else output_format
     writer = csv.DictWriter(sys.stdout, fieldnames=["line", *DECISION_COLUMNS], lineterminator="\n")
     header_due = output_format == "csv"
     template_category = None  # the template's category, once the ledger has looked it up
-    for line, row in _rows(input_file, problems):
+    for line, row in input_rows(text, problems, required="identifier"):
         try:
             fields = _request_fields(row, defaults)
             if template_category is not None and not row.get("template_category"):
@@ -346,9 +348,13 @@ def _check_many(
 
 def _request_fields(row: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     fields = dict(defaults)
-    for name in ("category", "channel", "sender", "template_category"):
-        if row.get(name):
-            fields[name] = row[name]
+    for name in ("category", "channel", "sender", "template_category", "region"):
+        value = row.get(name)
+        if value is not None and not isinstance(value, str):  # a JSON number, list, ...
+            msg = f"{name} is not text: {orjson.dumps(value).decode()[:40]}"
+            raise ConsentLedgerError(msg)
+        if value and name != "region":
+            fields[name] = value
     if not row.get("identifier"):
         msg = "no identifier"
         raise ConsentLedgerError(msg)
@@ -356,41 +362,6 @@ def _request_fields(row: dict[str, Any], defaults: dict[str, Any]) -> dict[str, 
         msg = "no category (give a category column or --category)"
         raise ConsentLedgerError(msg)
     return fields
-
-
-def _rows(source: TextIO, problems: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Rows of a CSV (with header) or JSON Lines input, with their line numbers."""
-    first = source.readline()
-    rest = io.StringIO(first + source.read()) if source is sys.stdin else None
-    text = rest if rest is not None else _rewound(source, first)
-    if first.lstrip().startswith("{"):
-        for number, line in enumerate(text, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as e:
-                problems.append(f"line {number}: not JSON ({e.msg})")
-                continue
-            if not isinstance(value, dict):
-                problems.append(f"line {number}: not a JSON object")
-                continue
-            yield number, value
-        return
-    reader = csv.DictReader(text)
-    if reader.fieldnames is None or "identifier" not in reader.fieldnames:
-        problems.append("line 1: the CSV header has no 'identifier' column")
-        return
-    for row in reader:
-        yield reader.line_num, row
-
-
-def _rewound(source: TextIO, first: str) -> TextIO:
-    try:
-        source.seek(0)
-    except (OSError, io.UnsupportedOperation):
-        return io.StringIO(first + source.read())
-    return source
 
 
 @click.command()
@@ -434,10 +405,16 @@ def audience(  # noqa: PLR0913 (one parameter per option)
         msg = "give the message's category (--category)"
         raise click.UsageError(msg)
     ledger = open_ledger(db, key_file)
-    view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
     business_id = resolve_business(ledger, business_id)
+    require_business(ledger, business_id)  # a typo is an error, not an empty audience
+    view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
+    candidates = view.audience_pages(business_id, channel, category, sender)
+    # Closed (with its cursor) before the view's database, as a context closes what it
+    # holds last in, first out: after a failure, the traceback would keep it open past
+    # the database's close, to be finalised on a closed connection.
+    click.get_current_context().with_resource(contextlib.closing(candidates))
     recipients = ledger.audience_pages(
-        view.audience_pages(business_id, channel, category, sender),
+        candidates,
         business_id=business_id,
         category=category,
         channel=channel,
@@ -465,10 +442,13 @@ def write_recipients(  # noqa: PLR0913 (the rows carry the request's facts)
     A page at a time, column by column. Returns how many were written.
     """
     writer = csv.writer(output, lineterminator="\n")
-    if output_format == "csv":
-        writer.writerow(RECIPIENT_COLUMNS)
+    # The header goes with the first page: an audience that fails to open prints nothing.
+    header_due = output_format == "csv"
     count = 0
     for page in pages:
+        if header_due:
+            writer.writerow(RECIPIENT_COLUMNS)
+            header_due = False
         c = page.candidates
         rows = zip(
             map(address, c.identifier_kind, page.identifiers),
@@ -492,4 +472,6 @@ def write_recipients(  # noqa: PLR0913 (the rows carry the request's facts)
                 for row in rows
             )
         count += len(page.identifiers)
+    if header_due:  # nobody: the header alone
+        writer.writerow(RECIPIENT_COLUMNS)
     return count

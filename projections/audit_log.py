@@ -48,6 +48,27 @@ COLUMNS = (  # the audit log's columns, in order: its rows as the CLI writes the
 )
 
 
+EVENT_TYPES = (
+    # ConsentRecord
+    "SubjectRegistered",
+    "OptedIn",
+    "OptInConfirmed",
+    "OptedOut",
+    "CategoriesChanged",
+    "PlatformMarketingStopped",
+    "PlatformMarketingResumed",
+    "SignalReceived",
+    "IdentifierLinked",
+    # Business, Notice and Template (each begins with its own Registered)
+    "Registered",
+    "NoticeAdded",
+    "VersionPublished",
+    "CategoryChanged",
+    "CategoryChangeAnnounced",
+)
+"""Every ``event_type`` the audit log shows: the names of the stored event classes."""
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRow:
     """One event as the audit log shows it."""
@@ -263,6 +284,27 @@ class AuditLogView(View):
     def count(self) -> int:
         """How many events the view holds."""
         return int(self.database.query(f"SELECT COUNT(*) FROM {self.rows}")[0][0])
+
+    def business_ids(self) -> list[str]:
+        """The businesses registered in the log, in the order they were."""
+        rows = self.database.query(
+            f"SELECT business_id FROM {self.rows} WHERE stream_type = 'Business' "
+            "AND stream_version = 1 ORDER BY position"
+        )
+        return [str(row[0]) for row in rows]
+
+    def notice_versions(self, business_id: str | None = None) -> dict[str, int]:
+        """The latest version published of each notice, by id: one business's, or all."""
+        sql = (
+            f"SELECT notice_id, MAX(notice_version) FROM {self.rows} "
+            "WHERE event_type = 'VersionPublished' AND stream_type = 'Notice'"
+        )
+        params = []
+        if business_id is not None:
+            sql += " AND business_id = ?"
+            params.append(business_id)
+        rows = self.database.query(f"{sql} GROUP BY notice_id ORDER BY notice_id", params)
+        return {str(notice_id): int(version) for notice_id, version in rows}
 
 
 def _text(subject_id: UUID | None) -> str | None:

@@ -38,7 +38,7 @@ from consent_ledger.model.status import (
 from consent_ledger.sending.eligibility import Candidate, CandidatePage
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Generator, Iterable, Iterator, Sequence
 
     from consent_ledger.model.consent_record import ConsentRecord
     from consent_ledger.storage.log import EventLog, LoggedEvent
@@ -273,7 +273,7 @@ class ConsentStatusView(View):
 
     def audience_pages(
         self, business_id: str, channel: str, category: str, sender: str | None
-    ) -> Iterator[CandidatePage]:
+    ) -> Generator[CandidatePage, None, None]:
         """:meth:`audience`, a page at a time (memory stays flat), each page in columns."""
         if sender:  # each person's own row for the sender sorts before the every-sender row
             where = "AND c.sender IN (?, '') ORDER BY c.subject_id, c.sender DESC"

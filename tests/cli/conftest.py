@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from typing import TYPE_CHECKING, Any
+
 import pytest
 from click.testing import CliRunner, Result
 from consent_ledger.cli import main
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 NOTICE_TEXT = "Yes, Acme Outfitters may message me on WhatsApp about orders and offers."
 
@@ -47,3 +54,19 @@ def fails(runner: CliRunner, *args: str, code: int = 1, input: str | None = None
     assert result.stdout == ""
     assert result.exception is None or isinstance(result.exception, SystemExit)
     return result
+
+
+@contextlib.contextmanager
+def unraisable_exceptions() -> Iterator[list[str]]:
+    """Collect the exceptions Python can only print ("Exception ignored in ...")."""
+    seen: list[str] = []
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        seen.append(f"{type(unraisable.exc_value).__name__}: {unraisable.exc_value}")
+
+    sys.unraisablehook = hook
+    try:
+        yield seen
+    finally:
+        sys.unraisablehook = previous

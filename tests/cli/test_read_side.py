@@ -157,10 +157,12 @@ class TestCheck:
 
         assert "Invalid value for '--policy'" in result.stderr
 
-    def test_an_unknown_category(self, db: str, runner: CliRunner) -> None:
-        result = fails(runner, "check", ADA, "--db", db, "-c", "ofers")
+    def test_an_unknown_category_is_a_usage_error(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "check", ADA, "--db", db, "-c", "ofers", code=2)
 
-        assert result.stderr.startswith("Error: unknown category 'ofers'")
+        assert "Error: Invalid value for '--category' / '-c': unknown category 'ofers'" in (
+            result.stderr
+        )
 
     def test_identifier_and_input_together_is_a_usage_error(
         self, db: str, runner: CliRunner

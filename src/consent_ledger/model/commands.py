@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 MAX_EVIDENCE_BYTES = 1024 * 1024
 MAX_TEXT_CHARS = 100_000
 CLOCK_SKEW = timedelta(minutes=5)
+MAX_VERSION = 2**63 - 1
+"""The largest version a store can hold (a signed 64-bit integer in SQLite and PostgreSQL)."""
+_VERSION_DIGITS = len(str(MAX_VERSION))
 _JURISDICTION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,3})?")
 
 
@@ -75,12 +78,15 @@ class NoticeSelector(NamedTuple):
         """Read ``ID@VERSION`` or ``ID``.
 
         Raises:
-            InvalidInputError: the version is not a positive whole number.
+            InvalidInputError: the version is not a whole number from 1 to MAX_VERSION.
         """
         notice_id, sep, version = text.partition("@")
         if not sep:
             return cls(notice_id, None)
-        if not version.isdigit() or int(version) < 1:
+        # ASCII digits only (str.isdigit() takes '²', which int() refuses), and few enough
+        # for int() (it refuses thousands) and for the store.
+        digits = version.isascii() and version.isdigit() and len(version) <= _VERSION_DIGITS
+        if not digits or not 1 <= int(version) <= MAX_VERSION:
             msg = f"{text!r} does not name a notice version: write ID@VERSION, e.g. web-form@2"
             raise InvalidInputError(msg)
         return cls(notice_id, int(version))

@@ -67,10 +67,26 @@ def new_key(
             f"PATH to create one there, or set {KEY_ENV} to a base64 key of 32 bytes"
         )
         raise MissingKeyError(msg)
-    if key_file.exists():
+    if _is_database_file(store, key_file):
+        msg = f"the key file {key_file} would be the database's own file: keep it elsewhere"
+        raise KeyMaterialError(msg)
+    try:
+        exists = key_file.exists()
+    except OSError:  # a name too long: writing it says so
+        exists = False
+    if exists:
         msg = f"a key file already exists at {key_file}; refusing to overwrite it"
         raise KeyMaterialError(msg)
     return MasterKey.generate(), KeyLocation(file=key_file)
+
+
+def _is_database_file(store: Store, key_file: Path) -> bool:
+    """Whether ``key_file`` is where an SQLite ledger keeps its database (or its journal)."""
+    database = getattr(store, "path", None)
+    if database is None:
+        return False
+    files = {Path(f"{database}{suffix}").resolve() for suffix in ("", "-wal", "-shm")}
+    return key_file.resolve() in files
 
 
 def find_key(

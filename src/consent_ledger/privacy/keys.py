@@ -334,6 +334,12 @@ def read_key_file(path: Path) -> tuple[str | None, MasterKey]:
     except FileNotFoundError:
         msg = f"no key file at {path}"
         raise MissingKeyError(msg) from None
+    except OSError as e:  # a name too long, a folder in the way
+        msg = f"cannot read key file {path}: {e.strerror or e}"
+        raise KeyMaterialError(msg) from None
+    if not stat.S_ISREG(mode):
+        msg = f"{path} is not a consent-ledger key file (not a file)"
+        raise KeyMaterialError(msg)
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         msg = (
             f"key file {path} can be read by other users (mode {stat.S_IMODE(mode):04o}); "
@@ -341,7 +347,12 @@ def read_key_file(path: Path) -> tuple[str | None, MasterKey]:
         )
         raise KeyMaterialError(msg)
     try:
-        data = orjson.loads(path.read_bytes())
+        content = path.read_bytes()
+    except OSError as e:
+        msg = f"cannot read key file {path}: {e.strerror or e}"
+        raise KeyMaterialError(msg) from None
+    try:
+        data = orjson.loads(content)
         if data.get("format") != KEY_FILE_FORMAT:
             raise TypeError  # noqa: TRY301 (one error for every kind of malformed file)
         return data.get("ledger_id"), MasterKey.from_text(data["master_key"])

@@ -77,10 +77,15 @@ class SQLiteStore:
             LedgerExistsError: the file exists.
             LedgerNotFoundError: its folder does not exist.
         """
-        if self.path.exists():
+        try:
+            exists, folder = self.path.exists(), self.path.parent.is_dir()
+        except OSError as e:  # a name too long for the file system
+            msg = f"cannot create a ledger at {self.path}: {e.strerror or e}"
+            raise LedgerNotFoundError(msg) from None
+        if exists:
             msg = f"{self.path} exists already; choose another path for a new ledger"
             raise LedgerExistsError(msg)
-        if not self.path.parent.is_dir():
+        if not folder:
             msg = f"folder {self.path.parent} does not exist"
             raise LedgerNotFoundError(msg)
 
@@ -91,7 +96,12 @@ class SQLiteStore:
             LedgerNotFoundError: there is no file.
             NotALedgerError: the file is not an SQLite database holding a ledger.
         """
-        if not self.path.is_file():
+        try:
+            is_file = self.path.is_file()
+        except OSError as e:  # a name too long for the file system
+            msg = f"no ledger at {self.path}: {e.strerror or e}"
+            raise LedgerNotFoundError(msg) from None
+        if not is_file:
             msg = f"no ledger at {self.path}; create one with: consent-ledger init --db {self.path}"
             raise LedgerNotFoundError(msg)
         try:
