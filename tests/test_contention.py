@@ -252,9 +252,9 @@ def lock(sqlite_ledger: str) -> Iterator[Lock]:
     held.release()
 
 
-def test_a_write_that_found_the_ledger_locked_is_tried_again(
-    sqlite_ledger: str, lock: Lock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def released_on_retry(lock: Lock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock is released once a write has failed on it, before the write tries again."""
     back_off = books._back_off  # called before each new attempt
 
     def released_before_trying_again(attempt: int) -> None:
@@ -263,11 +263,30 @@ def test_a_write_that_found_the_ledger_locked_is_tried_again(
         back_off(attempt)
 
     monkeypatch.setattr(books, "_back_off", released_before_trying_again)
+
+
+@pytest.mark.usefixtures("released_on_retry")
+def test_a_write_that_found_the_ledger_locked_is_tried_again(sqlite_ledger: str) -> None:
     with ConsentLedger.open(sqlite_ledger) as ledger:
         recorded = ledger.opt_in(opt_in())
 
         assert recorded.event_type == "OptedIn"
         assert count(ledger, "OptedIn") == 1
+
+
+@pytest.mark.usefixtures("released_on_retry")
+def test_registering_a_business_waits_out_a_lock(sqlite_ledger: str) -> None:
+    with ConsentLedger.open(sqlite_ledger) as ledger:
+        ledger.register_business(RegisterBusiness(business_id="bolt", display_name="Bolt Bikes"))
+
+        assert ledger.get_business("bolt").display_name == "Bolt Bikes"
+
+
+@pytest.mark.usefixtures("released_on_retry")
+def test_noting_a_webhook_item_waits_out_a_lock(sqlite_ledger: str) -> None:
+    with ConsentLedger.open(sqlite_ledger) as ledger:
+        assert ledger.note_once("wamid.HELP-1") is True
+        assert ledger.note_once("wamid.HELP-1") is False
 
 
 def test_an_opt_in_that_always_finds_the_ledger_locked_says_it_was_busy(

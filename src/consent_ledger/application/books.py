@@ -113,7 +113,9 @@ class Books:
         """
         self._app.save(*aggregates, **rows)
 
-    def until_saved(self, what: str, attempt: Callable[[], T], *, patient: bool = False) -> T:
+    def until_saved(
+        self, what: str, attempt: Callable[[], T], *, patient: bool = False, conflicts: bool = True
+    ) -> T:
         """Run ``attempt`` (load fresh state, change it, save) until its save wins.
 
         A save that loses a race with another writer raises ``IntegrityError``; one that
@@ -123,11 +125,14 @@ class Books:
         lost. Other errors are not retried.
 
         ``patient`` (withdrawals): keep trying for :data:`WITHDRAWAL_DEADLINE_SECONDS`
-        rather than :data:`MAX_ATTEMPTS` times.
+        rather than :data:`MAX_ATTEMPTS` times. ``conflicts=False``: an
+        ``IntegrityError`` is not a lost race but an answer (a key taken already), and
+        is raised at once; only a busy database is waited out.
 
         Raises:
             ConcurrentUpdateError: other writers won every attempt.
             LedgerBusyError: the last attempt found the database locked by other writers.
+            IntegrityError: with ``conflicts=False``, as ``attempt`` raised it.
         """
         deadline = time.monotonic() + WITHDRAWAL_DEADLINE_SECONDS if patient else None
         attempts = 0
@@ -137,6 +142,8 @@ class Books:
             try:
                 return attempt()
             except IntegrityError:
+                if not conflicts:
+                    raise
                 busy = False  # another writer got there first: start again from fresh state
             except BUSY_ERRORS as e:
                 if not is_busy(e):
@@ -232,7 +239,8 @@ class Books:
     def signal_key(self, signal: str) -> bytes:
         """The keyed hash under which an external signal (a webhook item) is remembered."""
         if not self._signals_ready:  # ledgers made before signals were ingested lack it
-            self.recorder.create_signals_table()
+            create = self.recorder.create_signals_table
+            self.until_saved("the table of ingested signals", create, conflicts=False)
             self._signals_ready = True
         return self.keyring.signal_key(signal)
 
