@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from consent_ledger import ConsentLedger, Identifier, OptIn, OptOut
-from consent_ledger.evidence import integrity
+from consent_ledger.evidence import growth, integrity
 from consent_ledger.evidence.checkpoint import VerifierKey, sign
 from consent_ledger.evidence.integrity import IntegrityError, ProvenEvent, SignedCheckpoint
 from consent_ledger.evidence.leaves import leaf_hashes, leaf_record, stored_leaf_hashes
@@ -456,6 +456,7 @@ def test_a_changed_event_cannot_be_proven(ledger: ConsentLedger, raw: RawStore) 
 def small_tiles(monkeypatch: pytest.MonkeyPatch) -> int:
     """Tiles of 4 leaves, so a few people's events fill several."""
     monkeypatch.setattr(integrity, "TILE", 4)
+    monkeypatch.setattr(growth, "TILE", 4)  # where checkpoints keep tiles
     return 4
 
 

@@ -93,5 +93,9 @@ class ConcurrentUpdateError(ConsentLedgerError):
     """Other writers kept changing the same consent record; nothing was recorded."""
 
 
+class LedgerBusyError(ConcurrentUpdateError):
+    """The ledger's database stayed locked by other writers; nothing was recorded."""
+
+
 class IdentityConflictError(ConsentLedgerError):
     """Identifiers said to be one person's already find different people."""

@@ -280,7 +280,8 @@ class ConsentLedger(Application[UUID]):
     def checkpoint(self, *, workers: int | None = 1) -> SignedCheckpoint:
         """Cover every event recorded so far by a new checkpoint signed with the ledger's key.
 
-        Returns the latest checkpoint unchanged when nothing was recorded since.
+        Returns the latest checkpoint unchanged when nothing was recorded since. Writers
+        are not held up while it hashes (see :meth:`TamperEvidence.checkpoint`).
         ``workers``: processes that hash leaves on SQLite (``None``: one per CPU when
         many events are new; see :func:`consent_ledger.evidence.leaves.leaf_pages`).
         """

@@ -15,8 +15,14 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from uuid_utils.compat import uuid7
 
-from consent_ledger.exceptions import ConcurrentUpdateError, KeyMaterialError, SubjectNotFoundError
+from consent_ledger.exceptions import (
+    ConcurrentUpdateError,
+    KeyMaterialError,
+    LedgerBusyError,
+    SubjectNotFoundError,
+)
 from consent_ledger.privacy.keys import DataKeyCache
+from consent_ledger.storage.busy import BUSY_ERRORS, is_busy
 from consent_ledger.storage.recorder import NewSubject
 
 if TYPE_CHECKING:
@@ -37,6 +43,14 @@ if TYPE_CHECKING:
     """Seals a value for a purpose ("evidence", "reason"), for the event a record takes next."""
 
 MAX_ATTEMPTS = 10
+"""Attempts a command makes before it gives up on a record other writers keep changing."""
+WITHDRAWAL_DEADLINE_SECONDS = 30.0
+"""How long a withdrawal (opt-out, marketing stop) keeps trying, however many races it loses.
+
+An opt-out is never given up on for losing races: it tries again until it lands, and
+only a store that stays locked or contended this long (plus at most one lock wait of
+the attempt under way) makes it fail, with nothing recorded.
+"""
 BACKOFF_SECONDS = 0.002  # doubled after each lost race, with jitter, up to 0.25 s
 
 TAggregate = TypeVar("TAggregate", bound="Aggregate")
@@ -101,26 +115,44 @@ class Books:
         """
         self._app.save(*aggregates, **rows)
 
-    def until_saved(self, what: str, attempt: Callable[[], T]) -> T:
+    def until_saved(
+        self, what: str, attempt: Callable[[], T], *, patient: bool = False, conflicts: bool = True
+    ) -> T:
         """Run ``attempt`` (load fresh state, change it, save) until its save wins.
 
-        A save that loses a race with another writer raises ``IntegrityError``; the attempt
-        then runs again on fresh state after a short, jittered wait, so no event is lost.
+        A save that loses a race with another writer raises ``IntegrityError``; one that
+        found the database locked by other writers for longer than the lock timeout
+        raises a busy ``OperationalError``. Either way nothing was written, and the
+        attempt runs again on fresh state after a short, jittered wait, so no event is
+        lost. Other errors are not retried.
+
+        ``patient`` (withdrawals): keep trying for :data:`WITHDRAWAL_DEADLINE_SECONDS`
+        rather than :data:`MAX_ATTEMPTS` times. ``conflicts=False``: an
+        ``IntegrityError`` is not a lost race but an answer (a key taken already), and
+        is raised at once; only a busy database is waited out.
 
         Raises:
-            ConcurrentUpdateError: other writers won every one of the attempts.
+            ConcurrentUpdateError: other writers won every attempt.
+            LedgerBusyError: the last attempt found the database locked by other writers.
+            IntegrityError: with ``conflicts=False``, as ``attempt`` raised it.
         """
-        for attempt_number in range(MAX_ATTEMPTS):
-            _back_off(attempt_number)
+        deadline = time.monotonic() + WITHDRAWAL_DEADLINE_SECONDS if patient else None
+        attempts = 0
+        while True:
+            _back_off(attempts)
+            attempts += 1
             try:
                 return attempt()
             except IntegrityError:
-                continue  # another writer got there first: start again from fresh state
-        msg = (
-            f"{what} was changed by other writers {MAX_ATTEMPTS} times while this command ran; "
-            "nothing was recorded: run it again"
-        )
-        raise ConcurrentUpdateError(msg)
+                if not conflicts:
+                    raise
+                busy = False  # another writer got there first: start again from fresh state
+            except BUSY_ERRORS as e:
+                if not is_busy(e):
+                    raise
+                busy = True  # nothing was written: the lock may be free in a moment
+            if (attempts >= MAX_ATTEMPTS) if deadline is None else time.monotonic() >= deadline:
+                raise _gave_up(what, attempts, busy=busy) from None
 
     # People.
 
@@ -213,7 +245,8 @@ class Books:
     def signal_key(self, signal: str) -> bytes:
         """The keyed hash under which an external signal (a webhook item) is remembered."""
         if not self._signals_ready:  # ledgers made before signals were ingested lack it
-            self.recorder.create_signals_table()
+            create = self.recorder.create_signals_table
+            self.until_saved("the table of ingested signals", create, conflicts=False)
             self._signals_ready = True
         return self.keyring.signal_key(signal)
 
@@ -234,4 +267,19 @@ def _replay(aggregate: Any, events: Iterable[Any]) -> Any:
 def _back_off(attempt: int) -> None:
     """Wait before retrying a lost race, so that racing writers spread out."""
     if attempt:
-        time.sleep(random.uniform(0, min(0.25, BACKOFF_SECONDS * 2**attempt)))  # noqa: S311
+        time.sleep(random.uniform(0, min(0.25, BACKOFF_SECONDS * 2 ** min(attempt, 8))))  # noqa: S311
+
+
+def _gave_up(what: str, attempts: int, *, busy: bool) -> ConcurrentUpdateError:
+    """The error of a command that stopped trying: why, and that nothing was recorded."""
+    if busy:
+        msg = (
+            f"the ledger was busy: its database stayed locked by other writers while "
+            f"recording {what} ({attempts} attempts); nothing was recorded: run it again"
+        )
+        return LedgerBusyError(msg)
+    msg = (
+        f"{what} was changed by other writers {attempts} times while this command ran; "
+        "nothing was recorded: run it again"
+    )
+    return ConcurrentUpdateError(msg)

@@ -69,10 +69,18 @@ class Catalogue:
 
         Raises:
             BusinessExistsError: the id is taken.
+            LedgerBusyError: the database stayed locked by other writers.
         """
-        business = Business.register(command.business_id, command.display_name)
-        try:
+
+        def register() -> Business:  # a new aggregate each time: a failed save spent its events
+            business = Business.register(command.business_id, command.display_name)
             self._books.save(business)
+            return business
+
+        try:
+            business = self._books.until_saved(
+                f"business {command.business_id!r}", register, conflicts=False
+            )
         except IntegrityError:
             msg = f"business {command.business_id!r} is registered already"
             raise BusinessExistsError(msg) from None

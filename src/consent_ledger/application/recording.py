@@ -125,7 +125,9 @@ class Recording:
         """:meth:`record`, at most once for ``signal`` (a keyed hash): None if seen before.
 
         The signal is stored in the same transaction as the event, so a writer that loses
-        the race to record the same signal finds it on its next attempt and stops.
+        the race to record the same signal finds it on its next attempt and stops. A
+        withdrawal is never given up on for losing races: it tries again until it lands
+        (within :data:`~consent_ledger.application.books.WITHDRAWAL_DEADLINE_SECONDS`).
         """
         self._catalogue.business(command.business_id)
 
@@ -142,7 +144,9 @@ class Recording:
             )
             return _recorded(record, new_subject=new_subject is not None, left_out=left_out)
 
-        return self._books.until_saved(f"the consent record of {command.identifier}", attempt)
+        return self._books.until_saved(
+            f"the consent record of {command.identifier}", attempt, patient=_withdraws(command)
+        )
 
     def _sealer(self, command: ConsentCommand, record: ConsentRecord) -> tuple[Seal, list[str]]:
         """How the change seals personal data, and what it left out for want of a key.
@@ -155,7 +159,7 @@ class Recording:
         try:
             return self._books.sealer(record), left_out
         except KeyMaterialError:
-            if not isinstance(command, OptOut | RecordPlatformPreference):
+            if not _withdraws(command):
                 raise
 
         def leave_out(value: object, purpose: str) -> None:
@@ -219,6 +223,11 @@ class Recording:
             )
 
         return change
+
+
+def _withdraws(command: ConsentCommand) -> bool:
+    """Whether ``command`` is a withdrawal (an opt-out, a marketing stop): never refused."""
+    return isinstance(command, OptOut | RecordPlatformPreference)
 
 
 def _opting_out(command: OptOut) -> Change:

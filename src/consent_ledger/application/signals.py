@@ -62,8 +62,14 @@ class Signals:
         """Remember a signal that records no event (a HELP reply, a delivery report).
 
         Returns False when the signal was seen before.
+
+        Raises:
+            LedgerBusyError: the database stayed locked by other writers.
         """
-        return self._books.recorder.mark_ingested(self._books.signal_key(signal))
+        key = self._books.signal_key(signal)
+        return self._books.until_saved(
+            "a webhook item", lambda: self._books.recorder.mark_ingested(key), conflicts=False
+        )
 
     def link_identifiers(
         self,

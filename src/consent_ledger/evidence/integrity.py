@@ -20,11 +20,12 @@ only to name that position and to make proofs; trust rests on the signed roots a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from consent_ledger.evidence.checkpoint import Checkpoint, VerifierKey, open_note, sign
-from consent_ledger.evidence.leaves import PAGE, leaf_pages, leaf_record
+from consent_ledger.evidence.growth import NO_CHECKPOINT, Base, Growth
+from consent_ledger.evidence.leaves import PAGE, leaf_record
 from consent_ledger.evidence.merkle import (
     HASH_SIZE,
     TILE,
@@ -37,7 +38,6 @@ from consent_ledger.evidence.merkle import (
 from consent_ledger.evidence.merkle import root as merkle_root
 from consent_ledger.evidence.verification import Verification, verify_log
 from consent_ledger.exceptions import ConsentLedgerError
-from consent_ledger.model.values import utc_text
 from consent_ledger.storage.log import BEFORE_ALL
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from consent_ledger.storage.log import EventLog, StoredRow
-    from consent_ledger.storage.view_database import Cursor, ViewDatabase
+    from consent_ledger.storage.view_database import ViewDatabase
 
 
 def origin(ledger_id: str) -> str:
@@ -134,36 +134,47 @@ class TamperEvidence:
         kept state it grows from is checked against the last signed root first. When
         nothing was recorded since, the latest checkpoint is returned as it is.
 
+        No writer waits for the hashing: the new events are read and hashed with no lock
+        held, and the write lock is taken only to keep each page of leaves (a short
+        transaction) and, at the end, to store and sign the new head. Two checkpoints at
+        once still make one chain: each page is kept, and the head signed, only while
+        the last signed checkpoint is still the one this one grows from. A checkpoint
+        that finds a larger one signed meanwhile returns it; one that finds a smaller
+        one grows again from it (hashing only what that one did not cover).
+
         ``workers``: processes that hash leaves on SQLite (see :func:`leaf_pages`).
 
         Raises:
             IntegrityError: the kept tree state does not match the last signed root.
+            LedgerBusyError: the ledger's database stayed locked by other writers.
         """
         key = self.verifier_key(private_key)
-        with self.database.transaction() as cursor:
-            self.database.lock_table(cursor, self.checkpoints_table)
-            rows = cursor.execute(
-                f"SELECT tree_size, frontier, last_position, note, signed_at "
-                f"FROM {self.checkpoints_table} ORDER BY tree_size DESC LIMIT 1"
+        growth = Growth(self)
+        while True:  # again only when another checkpoint was signed meanwhile
+            base = self._base(key)
+            grown = growth.grow(base, workers)
+            if grown is None:
+                continue
+            tree, after = grown
+            if base.signed is not None and tree.size == base.size:
+                return base.signed  # nothing new
+            stored = growth.store(
+                base, tree, after, lambda head: sign(head, self.origin, private_key)
             )
-            if rows:
-                size, frontier, after, note, signed_at = rows[0]
-                tree = self._resume(size, bytes(frontier), _signed(note, signed_at, key))
-            else:
-                tree, after, note = TreeBuilder(), BEFORE_ALL, None
-            after = self._add_leaves(cursor, tree, after, workers)
-            if note is not None and tree.size == size:
-                return _signed(note, signed_at, key)
-            head = Checkpoint(self.origin, tree.size, tree.root())
-            note = sign(head, self.origin, private_key)
-            signed_at = utc_text(datetime.now(UTC))
-            cursor.execute(
-                f"INSERT INTO {self.checkpoints_table} "
-                "(tree_size, root, frontier, last_position, note, signed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (tree.size, head.root, b"".join(tree.frontier), after, note, signed_at),
-            )
-        return _signed(note, signed_at, key)
+            if stored is not None:
+                return _signed(*stored, key)
+
+    def _base(self, key: VerifierKey) -> Base:
+        """The last signed tree, which a new checkpoint grows from (read, not locked)."""
+        rows = self.database.query(
+            f"SELECT tree_size, frontier, last_position, note, signed_at "
+            f"FROM {self.checkpoints_table} ORDER BY tree_size DESC LIMIT 1"
+        )
+        if not rows:
+            return Base(NO_CHECKPOINT, TreeBuilder(), BEFORE_ALL, None)
+        size, frontier, after, note, signed_at = rows[0]
+        signed = _signed(note, signed_at, key)
+        return Base(size, self._resume(size, bytes(frontier), signed), after, signed)
 
     def _resume(self, size: int, frontier: bytes, last: SignedCheckpoint) -> TreeBuilder:
         """The last signed tree, from its kept frontier, once it is shown to be that tree."""
@@ -179,52 +190,6 @@ class TamperEvidence:
             )
             raise IntegrityError(msg)
         return tree
-
-    def _add_leaves(
-        self, cursor: Cursor, tree: TreeBuilder, after: int, workers: int | None
-    ) -> int:
-        """Append the leaves of events after position ``after``; return the last position.
-
-        Each tile the new leaves complete has its root kept (and any tile a ledger
-        checkpointed before tiles were kept, from its kept leaves).
-        """
-        tiles = self._untiled(cursor, tree.size)
-        with leaf_pages(self.log, after, workers=workers) as pages:
-            for positions, digests, root in pages:
-                first = tree.size
-                if root is not None and first % len(digests) == 0:
-                    tree.append_subtree(root, len(digests))  # hashed once, where it was read
-                else:
-                    tree.extend(digests)
-                cursor.execute_many(
-                    f"INSERT INTO {self.leaves} (leaf_index, position, leaf_hash) VALUES (?, ?, ?)",
-                    [
-                        (first + i, p, d)
-                        for i, (p, d) in enumerate(zip(positions, digests, strict=True))
-                    ],
-                )
-                self._keep_tiles(cursor, tiles.add(digests))
-                after = positions[-1]
-        return after
-
-    def _untiled(self, cursor: Cursor, size: int) -> _Tiles:
-        """The leaves of the first ``size`` not yet in a kept tile, as tiles to complete.
-
-        Tiles are kept in order with the leaves; any kept beyond the tree's complete tiles
-        were not made from its leaves (its leaves were removed), and are dropped.
-        """
-        cursor.execute(f"DELETE FROM {self.tiles} WHERE tile_index >= ?", (size // TILE,))
-        rows = cursor.execute(f"SELECT COALESCE(MAX(tile_index) + 1, 0) FROM {self.tiles}")
-        tiles = _Tiles(int(rows[0][0]))
-        for start in range(tiles.next_index * TILE, size, PAGE):
-            self._keep_tiles(cursor, tiles.add(self._leaf_hashes(start, min(PAGE, size - start))))
-        return tiles
-
-    def _keep_tiles(self, cursor: Cursor, completed: list[tuple[int, bytes]]) -> None:
-        if completed:
-            cursor.execute_many(
-                f"INSERT INTO {self.tiles} (tile_index, tile_root) VALUES (?, ?)", completed
-            )
 
     # Reading.
 
@@ -258,8 +223,12 @@ class TamperEvidence:
                 yield position, bytes(digest)
             start = rows[-1][0] + 1
 
-    def _leaf_hashes(self, start: int, count: int) -> list[bytes]:
-        """Kept leaves ``start`` to ``start + count - 1``, all of them, or IntegrityError."""
+    def kept_leaf_hashes(self, start: int, count: int) -> list[bytes]:
+        """The hashes of kept leaves ``start`` to ``start + count - 1``, in order.
+
+        Raises:
+            IntegrityError: some of them are not kept.
+        """
         rows = self.database.query(
             f"SELECT leaf_hash FROM {self.leaves} "
             "WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
@@ -307,10 +276,10 @@ class TamperEvidence:
             roots = [
                 bytes(tiles[index])
                 if index in tiles
-                else merkle_root(self._leaf_hashes(index * TILE, TILE))
+                else merkle_root(self.kept_leaf_hashes(index * TILE, TILE))
                 for index in range(size // TILE)
             ]
-            tree = TiledTree(size, roots, self._leaf_hashes, tile=TILE)
+            tree = TiledTree(size, roots, self.kept_leaf_hashes, tile=TILE)
             if tree.root() == checkpoint.checkpoint.root:
                 return tree
         msg = (
@@ -393,27 +362,6 @@ class TamperEvidence:
         return verify_log(
             self, keys, since=since, progress=progress, workers=workers, thorough=thorough
         )
-
-
-class _Tiles:
-    """Leaves gathered into tiles: each complete tile's root, with its index, once."""
-
-    def __init__(self, next_index: int) -> None:
-        self.next_index = next_index
-        self._pending: list[bytes] = []
-
-    def add(self, digests: Sequence[bytes]) -> list[tuple[int, bytes]]:
-        """Take the next leaves in order; return the (index, root) of tiles they complete."""
-        pending = self._pending
-        pending.extend(digests)
-        whole = len(pending) - len(pending) % TILE
-        completed = [
-            (self.next_index + n, merkle_root(pending[start : start + TILE]))
-            for n, start in enumerate(range(0, whole, TILE))
-        ]
-        del pending[:whole]
-        self.next_index += len(completed)
-        return completed
 
 
 def _split_hashes(blob: bytes) -> list[bytes]:
