@@ -38,7 +38,8 @@ from consent_ledger.projections import catch_up_all, open_view_database, open_vi
 from read_side import BUSINESS, build, number  # the same ledger as the read-side benchmark
 
 from consent_ledger import ConsentLedger
-from consent_ledger.evidence.bundle import verify_bundle, write_bundle
+from consent_ledger.evidence.bundle import verify_bundle
+from consent_ledger.evidence.bundling import write_bundle
 from consent_ledger.evidence.merkle import MerkleTree, ProvingTree
 from consent_ledger.reports.export import write_jsonl
 from consent_ledger.storage.log import stored_events

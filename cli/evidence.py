@@ -141,6 +141,15 @@ def verify(  # noqa: PLR0913 (one parameter per option)
         (None, []) if log_only else _views(ledger, view_db or db, default=view_db is None)
     )
     verification = _verify_ledger(ledger, keys, notes, thorough=thorough, views=checks)
+    _report(verification, outdated, output_format)
+
+
+def _report(verification: Verification, outdated: list[str], output_format: str) -> None:
+    """Write what a verification found; fail with its problem.
+
+    Raises:
+        click.ClickException: the verification failed.
+    """
     if output_format == "json":
         click.echo(_json(verification))
     elif verification.ok:

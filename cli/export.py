@@ -160,7 +160,7 @@ def _write_bundle(
         positions = list(dict.fromkeys(heapq.merge(chosen, notices)))
     total = len(positions) if positions is not None else ledger.event_log.head()
     with written(path) as out, _progress(total, "bundling") as advance:
-        from consent_ledger.evidence.bundle import write_bundle  # noqa: PLC0415 (only --bundle)
+        from consent_ledger.evidence.bundling import write_bundle  # noqa: PLC0415 (only --bundle)
 
         signed, count = write_bundle(ledger, out.write, positions, progress=advance, workers=None)
     click.echo(

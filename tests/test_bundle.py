@@ -12,7 +12,8 @@ import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from consent_ledger.evidence.bundle import BundleVerification, verify_bundle, write_bundle
+from consent_ledger.evidence.bundle import BundleVerification, verify_bundle
+from consent_ledger.evidence.bundling import write_bundle
 from consent_ledger.evidence.checkpoint import VerifierKey, sign
 from consent_ledger.evidence.integrity import IntegrityError
 from consent_ledger.evidence.merkle import leaf_hash

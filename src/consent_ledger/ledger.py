@@ -17,7 +17,6 @@ decisions (check, audience). The services share one :class:`~.application.books.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +27,7 @@ from eventsourcing.application import Application
 from uuid_utils.compat import uuid7
 
 from consent_ledger.application.books import Books
+from consent_ledger.application.proofs import Proofs
 from consent_ledger.exceptions import NotALedgerError
 from consent_ledger.privacy.key_location import (
     LEDGER_FORMAT,
@@ -41,10 +41,9 @@ from consent_ledger.storage.log import EventLog
 from consent_ledger.storage.mapper import OrjsonTranscoder, PydanticMapper
 from consent_ledger.storage.sqlite import SQLiteLedgerRecorder
 from consent_ledger.storage.stores import Store, parse_store
-from consent_ledger.storage.view_database import open_view_database
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from eventsourcing.persistence import Mapper
@@ -57,11 +56,11 @@ if TYPE_CHECKING:
         CategoryChange,
     )
     from consent_ledger.application.decisions import CheckOptions, SendingDecisions, SendOptions
+    from consent_ledger.application.proofs import VerifyOptions
     from consent_ledger.application.queries import Queries
     from consent_ledger.application.recording import Recorded, Recording
     from consent_ledger.application.signals import Signals
     from consent_ledger.evidence.checkpoint import VerifierKey
-    from consent_ledger.evidence.derived import ViewCheck
     from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence
     from consent_ledger.evidence.verification import Verification
     from consent_ledger.model.commands import (
@@ -112,8 +111,8 @@ class ConsentLedger(Application[UUID]):
         super().__init__(env)
         self.store = store
         self._keyring = keyring
-        self._tamper_evidence: TamperEvidence | None = None
         self.books = Books(self, keyring)
+        self.proofs = Proofs(lambda: self.event_log, keyring)
 
     # The services, each made (its module imported) when first used: a process that only
     # checks sends loads the decisions, not the recording, the catalogue or their models.
@@ -160,9 +159,7 @@ class ConsentLedger(Application[UUID]):
 
     def close(self) -> None:
         """Close the ledger's connections."""
-        if self._tamper_evidence is not None:
-            self._tamper_evidence.database.close()
-            self._tamper_evidence = None
+        self.proofs.close()
         if isinstance(self.recorder, SQLiteLedgerRecorder):
             self.recorder.close_reader()
         super().close()
@@ -264,74 +261,30 @@ class ConsentLedger(Application[UUID]):
         """The business commands apply to when they name none (set by ``create``)."""
         return self.ledger_recorder.select_meta().get("default_business")
 
-    # Tamper evidence.
+    # Tamper evidence (see Proofs).
 
     @property
     def tamper_evidence(self) -> TamperEvidence:
-        """The Merkle leaves and signed checkpoints of the log, kept in the ledger's database."""
-        if self._tamper_evidence is None:
-            log = self.event_log
-            # Imported here: a ledger that never checkpoints does not load it.
-            from consent_ledger.evidence.integrity import TamperEvidence  # noqa: PLC0415
-
-            self._tamper_evidence = TamperEvidence(log, open_view_database(log.store))
-        return self._tamper_evidence
+        """The Merkle leaves and signed checkpoints of the log (:class:`Proofs`)."""
+        return self.proofs.tamper_evidence
 
     def checkpoint(self, *, workers: int | None = 1) -> SignedCheckpoint:
-        """Cover every event recorded so far by a new checkpoint signed with the ledger's key.
-
-        Returns the latest checkpoint unchanged when nothing was recorded since. Writers
-        are not held up while it hashes (see :meth:`TamperEvidence.checkpoint`).
-        ``workers``: processes that hash leaves on SQLite (``None``: one per CPU when
-        many events are new; see :func:`consent_ledger.evidence.leaves.leaf_pages`).
-        """
-        return self.tamper_evidence.checkpoint(self._signing_key(), workers=workers)
+        """Sign a checkpoint of every event recorded so far (:meth:`Proofs.checkpoint`)."""
+        return self.proofs.checkpoint(workers=workers)
 
     def verifier_key(self) -> VerifierKey:
         """The public key that verifies this ledger's checkpoints: give it to auditors."""
-        return self.tamper_evidence.verifier_key(self._signing_key())
+        return self.proofs.verifier_key()
 
-    def verify(  # noqa: PLR0913 (one argument per thing to check)
-        self,
-        keys: Sequence[VerifierKey] | None = None,
-        *,
-        since: Sequence[str] = (),
-        progress: Callable[[int], None] | None = None,
-        workers: int | None = 1,
-        thorough: bool = False,
-        views: Sequence[ViewCheck] = (),
-        log_only: bool = False,
+    def verify(
+        self, keys: Sequence[VerifierKey] | None = None, **checks: Unpack[VerifyOptions]
     ) -> Verification:
-        """Check every stored event against every signed checkpoint, then what is derived.
+        """Check the log against every signed checkpoint, then what is derived from it.
 
-        ``keys``: the verifier keys to trust (default: this ledger's own, from its master
-        key; an auditor passes the key they were given). ``since``: signed checkpoints
-        kept outside the ledger, which the log must extend and the ledger must still hold:
-        a log rewritten and signed again by the key's holder fails against them.
-        ``workers``: as :meth:`checkpoint`. ``thorough``: also compare every kept leaf
-        (see :meth:`~consent_ledger.evidence.integrity.TamperEvidence.verify`).
-
-        Once the log is shown as signed, what decisions rest on is compared with it
-        (:func:`~consent_ledger.evidence.derived.check_derived`): the ledger's lookups
-        (with this ledger's master key) and each of ``views``
-        (the projections package's ``view_checks`` makes them). ``log_only``: skip that.
-        ``progress`` is called with the events read per page, by each pass over the log.
+        See :meth:`Proofs.verify` for ``since``, ``progress``, ``workers``, ``thorough``,
+        ``views`` and ``log_only``.
         """
-        trusted = list(keys) if keys is not None else [self.verifier_key()]
-        verification = self.tamper_evidence.verify(
-            trusted, since=since, progress=progress, workers=workers, thorough=thorough
-        )
-        if log_only or not verification.ok:  # a log not as signed: nothing to compare with
-            return verification
-        # Imported here: like tamper evidence, only a verify loads it.
-        from consent_ledger.evidence.derived import check_derived  # noqa: PLC0415
-
-        report = check_derived(self.event_log, self._keyring, views, progress=progress)
-        problem = None
-        if report.problems:
-            more = len(report.problems) - 1 + report.unreported
-            problem = report.problems[0] + (f" (and {more:,} more)" if more else "")
-        return dataclasses.replace(verification, problem=problem, derived=report)
+        return self.proofs.verify(keys, **checks)
 
     def _signing_key(self) -> Ed25519PrivateKey:
         return self._keyring.checkpoint_key(self.event_log.ledger_id)

@@ -148,6 +148,10 @@ class SendingDecisions:
         decision = self._decide(chosen, request, person, source, at=at, known_at=known_at)
         if in_service_window is None and self._window_may_open(chosen, request, decision):
             decision = self._in_service_window(chosen, request, person, decision, known_at)
+        return self._addressed(decision)
+
+    def _addressed(self, decision: Decision) -> Decision:
+        """The decision, denied if it would allow a send to a person whose key is gone."""
         if decision.allowed and not self._addressable(decision.subject_id):
             return erased(decision)
         return decision
