@@ -104,6 +104,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "consent_ledger.cli.receipts:receipt",
         "Write a consent receipt for each of a person's opt-ins, in the Kantara v1.1 shape.",
     ),
+    "send": (
+        "consent_ledger.cli.sends:send",
+        "Record the messages sent to people, each with the decision it rested on.",
+    ),
     "status": (
         "consent_ledger.cli.reading:status",
         "Show a person's consent per channel and category: granted, withdrawn, expired, pending.",

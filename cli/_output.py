@@ -7,6 +7,7 @@ tables to the second. JSON keys are documented in README.md and never renamed.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from consent_ledger import HistoryEntry, NoticeVersion, SubjectHistory, SubjectStatus
+    from consent_ledger.model.history import SendEntry
     from consent_ledger.model.status import ConsentState, PlatformState
 
 
@@ -225,6 +227,7 @@ HISTORY_COLUMNS = (
     "evidence",
     "personal_data_erased",
     "notice_published_at",
+    "send",
 )
 
 
@@ -257,6 +260,7 @@ def entry_json(entry: HistoryEntry) -> dict[str, Any]:
         "evidence": entry.evidence.model_dump(exclude_none=True) if entry.evidence else None,
         "personal_data_erased": entry.personal_data_erased,
         "notice_published_at": iso(entry.notice_published_at),
+        "send": dataclasses.asdict(entry.send) if entry.send else None,
     }
 
 
@@ -271,11 +275,13 @@ def change_summary(entry: HistoryEntry) -> str:
         parts.append(f"marketing {entry.platform_marketing} on WhatsApp")
     if entry.linked:
         parts.append(f"now also known by this {entry.linked}")
+    if entry.send:
+        parts.append(f"sent {entry.send.category} ({entry.send.template_category})")
     return " ".join(parts) or "-"
 
 
 def _details(entry: HistoryEntry) -> str:
-    details = []
+    details = [] if entry.send is None else [_send_details(entry.send)]
     if entry.identifier:
         details.append(f"identifier {entry.identifier}")
     if entry.collection_point:
@@ -295,6 +301,16 @@ def _details(entry: HistoryEntry) -> str:
             f"dated before {entry.notice} was published ({short_time(entry.notice_published_at)})"
         )
     return "; ".join(details)
+
+
+def _send_details(send: SendEntry) -> str:
+    verdict = "allowed" if send.allowed else "NOT allowed"
+    rests_on = f", rests on #{send.rests_on}" if send.rests_on is not None else ""
+    template = f"template {send.template}; " if send.template else ""
+    return (
+        f"{verdict} ({send.reason}{rests_on}) under {send.policy}; {template}"
+        f"message {send.message[:12]}"
+    )
 
 
 def history_json(history: SubjectHistory) -> dict[str, Any]:

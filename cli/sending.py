@@ -33,7 +33,7 @@ from consent_ledger.projections import ConsentStatusView
 from consent_ledger import ConsentLedgerError, Identifier
 from consent_ledger.model.identifiers import address, as_identifier
 from consent_ledger.model.taxonomy import TemplateCategory
-from consent_ledger.sending.eligibility import policies
+from consent_ledger.sending.eligibility import policies, policy_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -95,6 +95,28 @@ def decision_json(identifier: str, decision: Decision) -> dict[str, Any]:
     }
 
 
+class PolicyType(click.ParamType):  # type: ignore[type-arg]  # generic only since click 8.3
+    """A policy preset's name, or the path of a policy file (``.json``), read and checked."""
+
+    name = "PRESET|FILE.json"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """The name or path, once the policy is known to be a valid one."""
+        text = str(value)
+        if text.endswith(".json"):
+            try:
+                policy_file(text)
+            except ConsentLedgerError as e:
+                self.fail(str(e), param, ctx)
+            return text
+        if text not in policies():
+            self.fail(f"unknown policy {text!r}; presets: {', '.join(policies())}", param, ctx)
+        return text
+
+
+POLICY = PolicyType()
+
+
 def send_options(*, service_window: bool = True) -> Callable[[F], F]:
     """What is being sent: category, channel, sender, template category, policy."""
     options = [
@@ -108,8 +130,9 @@ def send_options(*, service_window: bool = True) -> Callable[[F], F]:
         ),
         click.option(
             "--policy",
-            type=click.Choice(sorted(policies())),
-            help="The rules to apply [default: whatsapp-2025 on WhatsApp, else consent-only].",
+            type=POLICY,
+            help="The rules to apply: a preset, or a policy file (.json) [default: "
+            "whatsapp-2025 on WhatsApp, else consent-only].",
         ),
     ]
     if service_window:
@@ -178,6 +201,13 @@ def _as_request(command: F) -> F:
     help="Check many recipients: a CSV (header row) or JSON Lines file, '-' for stdin; "
     "columns identifier, and optionally category, channel, sender, template_category.",
 )
+@click.option(
+    "--record",
+    "message_id",
+    metavar="MESSAGE_ID",
+    help="Record the send (by its message id) if it is allowed, in the same transaction as "
+    "the decision: senders racing under a frequency limit cannot both take the last place.",
+)
 @format_option("table", "json", "csv", "jsonl")
 @_as_request
 def check(  # noqa: PLR0913 (one parameter per option; the request's come packed)
@@ -192,6 +222,7 @@ def check(  # noqa: PLR0913 (one parameter per option; the request's come packed
     template: str | None,
     template_language: str | None,
     input_file: TextInput | None,
+    message_id: str | None,
     output_format: str,
 ) -> None:
     """May a message of a category be sent to this person? Exit 0 if allowed, 3 if denied.
@@ -216,6 +247,13 @@ def check(  # noqa: PLR0913 (one parameter per option; the request's come packed
     ledger = open_ledger(db, key_file)
     business_id = resolve_business(ledger, business_id)
     require_business(ledger, business_id)  # a typo is an error, not everyone denied
+    if message_id is not None:
+        from consent_ledger.cli.sends import check_and_record  # noqa: PLC0415
+
+        check_and_record(ledger, identifier, region, request | {"business_id": business_id},
+                         message_id=message_id, template=(template, template_language),
+                         input_given=rows is not None)  # fmt: skip
+        return
     view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
     defaults = request | {
         "business_id": business_id,

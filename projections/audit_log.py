@@ -59,6 +59,7 @@ EVENT_TYPES = (
     "PlatformMarketingResumed",
     "SignalReceived",
     "IdentifierLinked",
+    "MessageSent",
     # Business, Notice and Template (each begins with its own Registered)
     "Registered",
     "NoticeAdded",

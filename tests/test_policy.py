@@ -25,7 +25,13 @@ WHATSAPP_2025: dict[str, Any] = json.loads(
 def test_each_preset_reads_as_written() -> None:
     presets = policies()
 
-    assert sorted(presets) == ["consent-only", "whatsapp-2021", "whatsapp-2025"]
+    assert sorted(presets) == [
+        "consent-only",
+        "us-fl-ftsa",
+        "us-tcpa",
+        "whatsapp-2021",
+        "whatsapp-2025",
+    ]
     assert presets["whatsapp-2025"].service_window_exempt == {
         TemplateCategory.UTILITY,
         TemplateCategory.AUTHENTICATION,
@@ -34,6 +40,11 @@ def test_each_preset_reads_as_written() -> None:
     assert presets["whatsapp-2021"].recipient_countries is not None
     assert {"GB", "IT", "US"} <= presets["whatsapp-2021"].recipient_countries
     assert presets["consent-only"].service_window_exempt == frozenset()
+    [florida_hours, us_hours] = presets["us-fl-ftsa"].quiet_hours
+    assert (florida_hours.start.hour, florida_hours.end.hour) == (20, 8)
+    assert (us_hours.start.hour, us_hours.end.hour) == (21, 8)
+    [three_a_day] = presets["us-fl-ftsa"].frequency_limits
+    assert (three_a_day.max_sends, three_a_day.per) == (3, "category")
 
 
 @pytest.mark.parametrize(
@@ -43,7 +54,8 @@ def test_each_preset_reads_as_written() -> None:
         ({"recipient_countries": "GB"}, "recipient_countries: not null or a list"),
         ({"service_window_exempt": ["PROMOTIONAL"]}, "service_window_exempt: not a list of"),
         ({"name": 7}, "name: not a string"),
-        ({"quiet_hours": [22, 8]}, "quiet_hours: unknown field"),
+        ({"quiet_time": [22, 8]}, "quiet_time: unknown field"),
+        ({"quiet_hours": [22, 8]}, r"quiet_hours\[0\]: not an object"),
     ],
 )
 def test_an_ill_formed_policy_names_its_field(change: dict[str, Any], message: str) -> None:

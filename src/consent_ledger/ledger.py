@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from consent_ledger.application.proofs import VerifyOptions
     from consent_ledger.application.queries import Queries
     from consent_ledger.application.recording import Recorded, Recording
+    from consent_ledger.application.sends import SendLog, SendOutcome
     from consent_ledger.application.signals import Signals
     from consent_ledger.evidence.checkpoint import VerifierKey
     from consent_ledger.evidence.integrity import SignedCheckpoint, TamperEvidence
@@ -71,6 +72,7 @@ if TYPE_CHECKING:
         OptOut,
         PublishNotice,
         RecordPlatformPreference,
+        RecordSend,
         RecordSignal,
         RegisterBusiness,
     )
@@ -152,6 +154,13 @@ class ConsentLedger(Application[UUID]):
 
         # The catalogue late: only a check that names a template needs it.
         return SendingDecisions(self.books, lambda: self.catalogue)
+
+    @cached_property
+    def sends(self) -> SendLog:
+        """Sends recorded with their decisions (:class:`~.application.sends.SendLog`)."""
+        from consent_ledger.application.sends import SendLog  # noqa: PLC0415
+
+        return SendLog(self.books, lambda: self.catalogue, self.sending)
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Events are pydantic models stored as JSON."""
@@ -434,6 +443,12 @@ class ConsentLedger(Application[UUID]):
     def reveal_identifier(self, subject_id: UUID) -> str | None:
         """The identifier a person was first recorded under; None if erased (:class:`Queries`)."""
         return self.queries.reveal_identifier(subject_id)
+
+    # Sends (see SendLog).
+
+    def record_send(self, command: RecordSend, *, only_if_allowed: bool = False) -> SendOutcome:
+        """Record a send with the decision it rests on, once per message id (:class:`SendLog`)."""
+        return self.sends.record_send(command, only_if_allowed=only_if_allowed)
 
     # Sending decisions (see SendingDecisions).
 

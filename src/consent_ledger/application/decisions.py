@@ -27,6 +27,7 @@ from consent_ledger.sending.eligibility import (
     decide,
     erased,
     get_policy,
+    limited,
     stopping,
     template_denial,
 )
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from consent_ledger.application.catalogue import Catalogue
     from consent_ledger.model.consent_record import ConsentRecord
     from consent_ledger.model.identifiers import Identifier
+    from consent_ledger.model.sends import SentMessage
     from consent_ledger.model.status import ConsentState, PlatformState
     from consent_ledger.model.taxonomy import TemplateCategory
     from consent_ledger.sending.eligibility import (
@@ -148,7 +150,61 @@ class SendingDecisions:
         decision = self._decide(chosen, request, person, source, at=at, known_at=known_at)
         if in_service_window is None and self._window_may_open(chosen, request, decision):
             decision = self._in_service_window(chosen, request, person, decision, known_at)
+        decision = limited(chosen, decision, person, self._sends_of(decision, known_at))
         return self._addressed(decision)
+
+    def _sends_of(
+        self, decision: Decision, known_at: datetime | None
+    ) -> Callable[[], list[SentMessage]]:
+        """The person's sends before the one decided, read from their record when asked."""
+
+        def sends() -> list[SentMessage]:
+            if decision.subject_id is None:
+                return []
+            record = self._books.consent_record(decision.subject_id)
+            return record.sends(decision.request.at, known_at or datetime.now(UTC))
+
+        return sends
+
+    def decide_on_record(  # noqa: PLR0913 (a send has this many facts)
+        self,
+        record: ConsentRecord | None,
+        person: Identifier,
+        *,
+        business_id: str,
+        category: str,
+        channel: Channel | str,
+        sender: str | None,
+        template_category: TemplateCategory | str | None,
+        policy: str | None,
+        at: datetime,
+    ) -> Decision:
+        """The decision on a send at ``at``, from the person's record as loaded (or none).
+
+        What :meth:`check` decides, folded from ``record`` itself, with every rule: what
+        a send is recorded with, in the same attempt that saves it, so that racing senders
+        cannot both take the last place under a limit.
+        """
+        request = check_request(
+            business_id=business_id,
+            category=category,
+            channel=channel,
+            sender=sender,
+            template_category=template_category,
+            at=at,
+            in_service_window=False,
+        )
+        chosen = get_policy(policy, request.channel)
+        now = datetime.now(UTC)
+        source = NO_CONSENT if record is None else RecordSource(record, at, now)
+        subject_id = None if record is None else record.id
+        decision = decide(chosen, request, subject_id=subject_id, recipient=person, source=source)
+        if self._window_may_open(chosen, request, decision):
+            decision = self._in_service_window(
+                chosen, request, person, decision, now, record=record
+            )
+        sends = (list) if record is None else (lambda: record.sends(at, now))
+        return self._addressed(limited(chosen, decision, person, sends))
 
     def _addressed(self, decision: Decision) -> Decision:
         """The decision, denied if it would allow a send to a person whose key is gone."""
@@ -185,20 +241,22 @@ class SendingDecisions:
             and request.template_category in chosen.service_window_exempt
         )
 
-    def _in_service_window(
+    def _in_service_window(  # noqa: PLR0913 (a decision and what it was made of)
         self,
         chosen: Policy,
         request: CheckRequest,
         person: Identifier,
         decision: Decision,
         known_at: datetime | None,
+        *,
+        record: ConsentRecord | None = None,
     ) -> Decision:
         """The decision again if the person wrote to the sender in the last 24 hours."""
         # Imported here: only a check that may open a service window reads a record.
         from consent_ledger.model.consent_record import SERVICE_WINDOW  # noqa: PLC0415
 
         assert decision.subject_id is not None  # noqa: S101 (see _window_may_open)
-        record = self._books.consent_record(decision.subject_id)
+        record = record or self._books.consent_record(decision.subject_id)
         last = record.last_inbound(request.sender, request.at, known_at or END_OF_TIME)
         if last is None or request.at - last >= SERVICE_WINDOW:
             return decision

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, mode
 
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.identifiers import Identifier
-from consent_ledger.model.taxonomy import Channel, LegalBasis, Method
+from consent_ledger.model.taxonomy import Channel, LegalBasis, Method, TemplateCategory
 from consent_ledger.model.values import (
     Actor,
     Categories,
@@ -283,3 +283,22 @@ class ChangeCategories(ConsentCommand):
     expires_at: AwareDatetime | None = None
     legal_basis: LegalBasis = LegalBasis.CONSENT
     jurisdiction: Jurisdiction | None = None
+
+
+class RecordSend(ConsentCommand):
+    """Record that a message went to a person: the evidence of one use of their consent.
+
+    ``message_id`` (a WhatsApp ``wamid``, a provider's id) is kept only as a keyed hash, and
+    a send is recorded once per message id. ``occurred_at`` is when it was sent. The
+    template, if named, gives the template category in force at the send; else
+    ``template_category``, else the category's own.
+    """
+
+    message_id: str = Field(min_length=1, max_length=500)
+    channel: Channel = Channel.WHATSAPP
+    category: Slug
+    template_name: str | None = Field(default=None, max_length=512)
+    template_language: str | None = Field(default=None, max_length=20)
+    template_category: TemplateCategory | None = None
+    policy: str | None = None
+    method: Method = Method.API

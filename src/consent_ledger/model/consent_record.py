@@ -8,9 +8,10 @@ Personal data never appears here in clear: the application seals it (see
 * an opt-out is never refused, whatever was granted before (including nothing);
 * categories are granted and withdrawn independently.
 
-The record and its events stay in one module, a little over 500 lines: each event applies
-itself to the record, and each command checks the record's state before it triggers one,
-so a rule and the state it guards are read together.
+The record and its events stay in one module, over 500 lines: each event applies itself to
+the record, and each command checks the record's state before it triggers one, so a rule
+and the state it guards are read together. What a send carries lives in
+:mod:`consent_ledger.model.sends`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pydantic import AwareDatetime, Field
 
 from consent_ledger.exceptions import ConsentRuleError, NoticeRuleError
 from consent_ledger.model.identifiers import IdentifierKind  # noqa: TC001 (pydantic reads it at runtime)
+from consent_ledger.model.sends import SendFacts, SentMessage
 from consent_ledger.model.status import (
     END_OF_TIME,
     ConsentState,
@@ -34,7 +36,7 @@ from consent_ledger.model.status import (
     platform_states,
     visible,
 )
-from consent_ledger.model.taxonomy import Channel, LegalBasis
+from consent_ledger.model.taxonomy import Channel, LegalBasis, TemplateCategory
 from consent_ledger.model.values import (
     Categories,
     NoticeRef,
@@ -249,6 +251,33 @@ class ConsentRecord(Aggregate):
 
         def effects(self) -> Iterator[Effect]:
             """None: who a person is known as is not what they agreed to."""
+            yield from ()
+
+    class MessageSent(Change):
+        """A message went to the person, with the decision it rested on when recorded.
+
+        It changes no consent: it is the evidence of one use of it, and what frequency
+        limits count. The message id is kept only as a keyed hash (``message``), the
+        content not at all; ``provenance.occurred_at`` is when it was sent.
+        """
+
+        TOPIC: ClassVar[str] = "consent-ledger:ConsentRecord.MessageSent"
+        message: str = Field(description="keyed hash (hex) of the message id")
+        channel: Channel
+        category: str
+        sender: str | None = None
+        template_name: str | None = None
+        template_language: str | None = None
+        template_category: TemplateCategory
+        policy: str
+        allowed: bool
+        reason: str
+        rests_on: int | None = Field(
+            default=None, description="the version of the event the decision rested on"
+        )
+
+        def effects(self) -> Iterator[Effect]:
+            """None: a send uses consent, it does not change it."""
             yield from ()
 
     def __init__(self, business_id: str, identifier_kind: IdentifierKind) -> None:
@@ -480,6 +509,26 @@ class ConsentRecord(Aggregate):
             provenance=provenance,
             evidence=evidence,
         )
+
+    def record_send(self, send: SendFacts, *, provenance: Provenance) -> None:
+        """Record that a message went to the person, and the decision it rested on."""
+        self.trigger_event(self.MessageSent, **send.fields(), provenance=provenance)
+
+    def sends(self, at: datetime, known_at: datetime = END_OF_TIME) -> list[SentMessage]:
+        """The messages sent to the person by ``at``, as the ledger knew them at ``known_at``."""
+        return [
+            SentMessage(
+                sent_at=change.provenance.occurred_at,
+                category=change.category,
+                template_category=change.template_category,
+                sender=change.sender,
+                channel=change.channel,
+            )
+            for change in self.changes
+            if isinstance(change, ConsentRecord.MessageSent)
+            and change.provenance.occurred_at <= at
+            and change.timestamp <= known_at
+        ]
 
     def effects(self) -> Iterator[Effect]:
         """The effects of every change, in the order recorded."""

@@ -40,6 +40,21 @@ class SubjectStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SendEntry:
+    """A message sent to the person, and the decision it rested on when it was recorded."""
+
+    message: str
+    """The message id's keyed hash (hex): whoever holds the id can match it; nobody else."""
+    category: str
+    template: str | None
+    template_category: str
+    policy: str
+    allowed: bool
+    reason: str
+    rests_on: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryEntry:
     """One event of a person's consent history, with everything an auditor asks of it."""
 
@@ -69,6 +84,8 @@ class HistoryEntry:
     personal_data_erased: bool = False
     notice_published_at: datetime | None = None
     """When the notice version the event names was published in the ledger."""
+    send: SendEntry | None = None
+    """On MessageSent: the send and its decision."""
 
     @property
     def before_its_notice(self) -> bool:
@@ -137,7 +154,23 @@ def _identity_or_signal(change: ConsentRecord.Change, unseal: Unseal) -> dict[st
         case ConsentRecord.IdentifierLinked():
             identifier = unseal(change.identifier, change.originator_version, "identifier")
             return {"identifier": identifier, "linked": str(change.identifier_kind)}
+        case ConsentRecord.MessageSent():
+            return {"channel": change.channel, "sender": change.sender, "send": _send(change)}
     return None
+
+
+def _send(sent: ConsentRecord.MessageSent) -> SendEntry:
+    template = f"{sent.template_name} ({sent.template_language})" if sent.template_name else None
+    return SendEntry(
+        message=sent.message,
+        category=sent.category,
+        template=template,
+        template_category=str(sent.template_category),
+        policy=sent.policy,
+        allowed=sent.allowed,
+        reason=sent.reason,
+        rests_on=sent.rests_on,
+    )
 
 
 def _change_details(change: ConsentRecord.Change, unseal: Unseal) -> dict[str, Any]:

@@ -25,13 +25,15 @@ from consent_ledger.model.identifiers import Identifier, IdentifierKind
 from consent_ledger.model.plain import utc_seconds
 from consent_ledger.model.status import PlatformState, State, expire, marketing_stop
 from consent_ledger.model.taxonomy import CATEGORIES, Channel, TemplateCategory, check_categories
+from consent_ledger.sending.limits import frequency_denial, quiet_hours_denial
 from consent_ledger.sending.policy import Policy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from datetime import datetime
     from uuid import UUID
 
+    from consent_ledger.model.sends import SentMessage
     from consent_ledger.model.status import ConsentState
 
 _KINDS = {kind.value: kind for kind in IdentifierKind}
@@ -57,6 +59,8 @@ class Reason(StrEnum):
     COUNTRY_NOT_ALLOWED = "country-not-allowed"
     TEMPLATE_CATEGORY_MISMATCH = "template-category-mismatch"
     ERASED = "erased"
+    QUIET_HOURS = "quiet-hours"
+    FREQUENCY_LIMIT = "frequency-limit"
 
 
 _DENIED_BY_STATE = {
@@ -67,8 +71,9 @@ _DENIED_BY_STATE = {
 
 
 @functools.cache
+@functools.cache
 def policies() -> dict[str, Policy]:
-    """The policy presets shipped with the ledger, by name."""
+    """The policy presets shipped with the ledger, by name (read once per process)."""
     loaded = [Policy.from_json(json.loads(text)) for text in _preset_texts()]
     return {policy.name: policy for policy in sorted(loaded, key=lambda p: p.name)}
 
@@ -89,18 +94,46 @@ def _preset_texts() -> list[str]:
 
 
 def get_policy(name: str | None, channel: Channel) -> Policy:
-    """The named preset, or the default one for the channel.
+    """The named preset, a policy file (a path ending in ``.json``), or the channel's default.
 
     Raises:
         UnknownPolicyError: no preset has that name.
+        InvalidInputError: the policy file cannot be read, or is not a policy (the field
+            that is wrong named).
     """
     name = name or DEFAULT_POLICIES.get(channel, FALLBACK_POLICY)
+    if name.endswith(".json"):
+        return policy_file(name)
     try:
         return policies()[name]
     except KeyError:
         known = ", ".join(policies())
         msg = f"unknown policy {name!r}; policies: {known}"
         raise UnknownPolicyError(msg) from None
+
+
+def policy_file(path: str) -> Policy:
+    """The policy a business wrote, in the presets' format (see README, "Policies").
+
+    Raises:
+        InvalidInputError: the file cannot be read, is not JSON, or is not a policy.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        msg = f"cannot read the policy file {path}: {reason}"
+        raise InvalidInputError(msg) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        msg = f"policy file {path}: not JSON: {e.msg} (line {e.lineno}, column {e.colno})"
+        raise InvalidInputError(msg) from None
+    try:
+        return Policy.from_json(data)
+    except InvalidInputError as e:
+        msg = f"policy file {path}: {e}"
+        raise InvalidInputError(msg) from None
 
 
 def recipient_country(identifier: Identifier) -> str | None:
@@ -322,6 +355,35 @@ def decide(
     return _decision(
         policy, request, Reason.CONSENTED, detail, subject_id=subject_id, rests_on=state
     )
+
+
+def limited(
+    policy: Policy,
+    decision: Decision,
+    recipient: Identifier,
+    sends: Callable[[], Sequence[SentMessage]],
+) -> Decision:
+    """``decision``, denied if the send would fall in quiet hours or break a frequency limit.
+
+    Only an allowed send is judged: quiet hours first (the time of day), then the limits,
+    which read the person's past sends (``sends``, asked for only then).
+    """
+    if not decision.allowed or not policy.limits_sends:
+        return decision
+    request = decision.request
+    denial = quiet_hours_denial(
+        policy.quiet_hours, request.at, request.template_category, recipient
+    ) or frequency_denial(
+        policy.frequency_limits,
+        sends() if policy.frequency_limits else (),
+        at=request.at,
+        category=request.category,
+        template=request.template_category,
+        recipient=recipient,
+    )
+    if denial is None:
+        return decision
+    return decision._replace(allowed=False, reason=Reason(denial.reason), detail=denial.detail)
 
 
 def erased(decision: Decision) -> Decision:

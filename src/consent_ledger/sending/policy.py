@@ -12,10 +12,17 @@ from typing import Any, NoReturn
 
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.taxonomy import TemplateCategory
+from consent_ledger.sending.limits import (
+    FrequencyLimit,
+    QuietHours,
+    frequency_limits,
+    quiet_hours,
+)
 
 _TEXTS = ("name", "description", "source")
 _FLAGS = ("marketing_needs_marketing_category", "honour_platform_marketing_stop")
 _TEMPLATE_CATEGORIES = {t.value: t for t in TemplateCategory}
+_OPTIONAL = {"service_window_exempt", "frequency_limits", "quiet_hours"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,8 @@ class Policy:
     marketing_needs_marketing_category: bool
     honour_platform_marketing_stop: bool
     service_window_exempt: frozenset[TemplateCategory] = frozenset()
+    frequency_limits: tuple[FrequencyLimit, ...] = ()
+    quiet_hours: tuple[QuietHours, ...] = ()
 
     @classmethod
     def from_json(cls, data: Any) -> Policy:
@@ -48,7 +57,7 @@ class Policy:
         known = {f.name for f in fields(cls)}
         if unknown := sorted(data.keys() - known):
             _refuse(unknown[0], "unknown field")
-        if missing := sorted(known - data.keys() - {"service_window_exempt"}):
+        if missing := sorted(known - data.keys() - _OPTIONAL):
             _refuse(missing[0], "missing")
         for name in _TEXTS:
             if not isinstance(data[name], str):
@@ -66,7 +75,14 @@ class Policy:
             **{name: data[name] for name in (*_TEXTS, *_FLAGS)},
             recipient_countries=None if countries is None else frozenset(countries),
             service_window_exempt=frozenset(_TEMPLATE_CATEGORIES[t] for t in exempt),
+            frequency_limits=frequency_limits(data.get("frequency_limits", [])),
+            quiet_hours=quiet_hours(data.get("quiet_hours", [])),
         )
+
+    @property
+    def limits_sends(self) -> bool:
+        """Whether the policy looks at past sends or the time of day (not consent alone)."""
+        return bool(self.frequency_limits or self.quiet_hours)
 
 
 def _strings(value: object) -> bool:
