@@ -17,6 +17,7 @@ import base64
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from uuid import UUID
 
+import orjson
 from consent_ledger.projections.audit_check import AuditLogCheck
 from consent_ledger.projections.audit_log import AuditLogView
 from consent_ledger.projections.consent_status import (
@@ -24,6 +25,8 @@ from consent_ledger.projections.consent_status import (
     ConsentStatusView,
     _dump,
     _Folded,
+    send_window,
+    sent_json,
 )
 from consent_ledger.projections.views import POSITIONS_TABLE, View, ViewError
 
@@ -46,6 +49,7 @@ _SUBJECT_COLUMNS = (
     "identifier_ct",
     "effects",
     "answers",
+    "sends",
 )
 _STATUS = _STATUS_COLUMNS.split(", ")
 _PLATFORM = ("subject_id", "sender", "stopped", "since", "event_version", "event_type")
@@ -129,6 +133,11 @@ class _Expected:
             base64.b64decode(registered.identifier.ct),
             _dump(effects),
             answers,
+            orjson.dumps(
+                send_window(
+                    [sent_json(e) for e in events if isinstance(e, ConsentRecord.MessageSent)]
+                )
+            ).decode(),
         )
         self.status = folded.status
         self.platform = folded.platform

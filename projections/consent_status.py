@@ -24,6 +24,7 @@ import orjson
 from consent_ledger.projections.views import View, parse_timestamp
 
 from consent_ledger.model.plain import NoticeRef, utc_text
+from consent_ledger.model.sends import SentMessage
 from consent_ledger.model.status import (
     END_OF_TIME,
     EVERY,
@@ -35,10 +36,12 @@ from consent_ledger.model.status import (
     platform_states,
     visible,
 )
+from consent_ledger.model.taxonomy import Channel, TemplateCategory
 from consent_ledger.sending.eligibility import Candidate, CandidatePage
+from consent_ledger.sending.limits import MAX_WINDOW
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
     from consent_ledger.model.consent_record import ConsentRecord
     from consent_ledger.storage.log import EventLog, LoggedEvent
@@ -57,7 +60,7 @@ class ConsentStatusView(View):
     """Current consent per (business, subject, channel, category, sender)."""
 
     name = "consent-status"
-    schema_version = 2  # 2: pending opt-ins expire; a confirmation grants a lapsed key
+    schema_version = 3  # 2: pending opt-ins expire, a confirmation grants a lapsed key; 3: sends
 
     def __init__(self, database: Any) -> None:
         """Attach to ``database``; see :class:`~projections.views.View`."""
@@ -67,7 +70,7 @@ class ConsentStatusView(View):
         self.lookups = database.table("consent_lookups")
         # A check's question: who a lookup finds, and all their rows, in one read.
         self._by_lookup = (
-            f"SELECT s.subject_id, s.answers FROM {self.lookups} l "
+            f"SELECT s.subject_id, s.answers, s.sends FROM {self.lookups} l "
             f"JOIN {self.subjects} s ON s.subject_id = l.subject_id WHERE l.lookup = ?"
         )
         super().__init__(database)
@@ -81,8 +84,10 @@ class ConsentStatusView(View):
                 f"identifier_nonce {self.database.binary} NOT NULL, "
                 f"identifier_ct {self.database.binary} NOT NULL, "
                 # effects: to refold; answers: the person's status and platform rows as
-                # JSON, what a send-time check reads.
-                "effects TEXT NOT NULL, answers TEXT NOT NULL)"  # wide rows: not clustered
+                # JSON, what a send-time check reads; sends: their sends of the last 31
+                # days (as JSON), what frequency limits count.
+                "effects TEXT NOT NULL, answers TEXT NOT NULL, "
+                "sends TEXT NOT NULL DEFAULT '[]')"  # wide rows: not clustered
             ),
             (
                 f"CREATE TABLE IF NOT EXISTS {self.status} (subject_id TEXT NOT NULL, "
@@ -127,25 +132,14 @@ class ConsentStatusView(View):
         A subject registered in this batch needs no reading back: its effects are all here,
         so it is written once. Known subjects are read, refolded and rewritten.
         """
-        # Imported here: a check that finds the view caught up never loads the events.
-        from consent_ledger.model.consent_record import ConsentRecord  # noqa: PLC0415
-
-        new: dict[str, _NewSubject] = {}
-        changes: dict[str, list[Effect]] = defaultdict(list)
-        linked: set[str] = set()  # known by another identifier now: copy its lookups too
-        for logged in events:
-            event = logged.event
-            subject = str(event.originator_id)
-            if isinstance(event, ConsentRecord.SubjectRegistered):
-                new[subject] = _NewSubject(event, [])
-            elif isinstance(event, ConsentRecord.IdentifierLinked):
-                linked.add(subject)
-            elif isinstance(event, ConsentRecord.Change):
-                effects = new[subject].effects if subject in new else changes[subject]
-                effects.extend(event.effects())
+        batch = _Batch.of(events)
+        new, changes, linked, sent = batch.new, batch.changes, batch.linked, batch.sent
         folded = _Folded()
         if new:
             self._insert_subjects(cursor, new, folded)
+            self._keep_sends(cursor, {s: sent.pop(s) for s in new if s in sent}, known=False)
+        if sent:
+            self._keep_sends(cursor, sent, known=True)
         if new or linked:
             cursor.execute_many(
                 f"INSERT INTO {self.lookups} (lookup, subject_id) VALUES (?, ?) "
@@ -185,6 +179,27 @@ class ConsentStatusView(View):
             f"INSERT INTO {self.subjects} (subject_id, business_id, identifier_kind, "
             "identifier_nonce, identifier_ct, effects, answers) VALUES (?, ?, ?, ?, ?, ?, ?)",
             rows,
+        )
+
+    def _keep_sends(self, cursor: Cursor, sent: dict[str, list[list[Any]]], *, known: bool) -> None:
+        """Add the batch's sends to what each person's row keeps (the last 31 days of them)."""
+        if not sent:
+            return
+        kept: dict[str, list[list[Any]]] = {}
+        if known:
+            for chunk in _chunks(list(sent)):
+                marks = ", ".join("?" * len(chunk))
+                rows = cursor.execute(
+                    f"SELECT subject_id, sends FROM {self.subjects} WHERE subject_id IN ({marks})",
+                    chunk,
+                )
+                kept.update((subject, orjson.loads(sends)) for subject, sends in rows)
+        cursor.execute_many(
+            f"UPDATE {self.subjects} SET sends = ? WHERE subject_id = ?",
+            [
+                (orjson.dumps(send_window(kept.get(subject, []) + sends)).decode(), subject)
+                for subject, sends in sent.items()
+            ],
         )
 
     def _refold_known(
@@ -233,17 +248,33 @@ class ConsentStatusView(View):
 
     def consent_by_lookup(
         self, lookup: bytes, channel: str, category: str, sender: str | None
-    ) -> tuple[UUID | None, ConsentState | None, list[PlatformState]]:
+    ) -> tuple[
+        UUID | None, ConsentState | None, list[PlatformState], Callable[[], list[SentMessage]]
+    ]:
         """A check's question in one read: who a lookup finds, their base state, their stops.
 
-        Returns (None, None, []) when the view knows nobody under ``lookup``.
+        And their recent sends, decoded only if asked for. Returns (None, None, [], ...)
+        when the view knows nobody under ``lookup``.
         """
         rows = self.database.query(self._by_lookup, (lookup,))
         if not rows:
-            return None, None, []
-        consent, platform = orjson.loads(rows[0][1])
+            return None, None, [], _NO_SENDS
+        subject, answers, sends = rows[0]
+        consent, platform = orjson.loads(answers)
         state = _answer(consent, (channel, category, sender))
-        return UUID(rows[0][0]), state, [_platform(row) for row in platform]
+        return (
+            UUID(subject),
+            state,
+            [_platform(row) for row in platform],
+            functools.partial(_sends, sends),  # read only by a policy that limits sends
+        )
+
+    def sends(self, subject_id: UUID) -> list[SentMessage]:
+        """The person's sends the view keeps (the last 31 days of them), oldest first."""
+        rows = self.database.query(
+            f"SELECT sends FROM {self.subjects} WHERE subject_id = ?", (str(subject_id),)
+        )
+        return _sends(rows[0][0]) if rows else []
 
     def platform(self, subject_id: UUID) -> list[PlatformState]:
         """The latest marketing stop or resume per sender."""
@@ -359,6 +390,40 @@ class _NewSubject:
         self.effects = effects
 
 
+class _Batch:
+    """A batch of events, sorted out: new people, consent changes, links, sends."""
+
+    __slots__ = ("changes", "linked", "new", "sent")
+
+    def __init__(self) -> None:
+        self.new: dict[str, _NewSubject] = {}
+        self.changes: dict[str, list[Effect]] = defaultdict(list)
+        self.linked: set[str] = set()  # known by another identifier now: copy its lookups
+        self.sent: dict[str, list[list[Any]]] = defaultdict(list)  # sends change no consent
+
+    @classmethod
+    def of(cls, events: Sequence[LoggedEvent]) -> _Batch:
+        """Sort out the events of a batch."""
+        # Imported here: a check that finds the view caught up never loads the events.
+        from consent_ledger.model.consent_record import ConsentRecord  # noqa: PLC0415
+
+        batch = cls()
+        for logged in events:
+            event = logged.event
+            subject = str(event.originator_id)
+            if isinstance(event, ConsentRecord.SubjectRegistered):
+                batch.new[subject] = _NewSubject(event, [])
+            elif isinstance(event, ConsentRecord.IdentifierLinked):
+                batch.linked.add(subject)
+            elif isinstance(event, ConsentRecord.MessageSent):
+                batch.sent[subject].append(sent_json(event))
+            elif isinstance(event, ConsentRecord.Change):
+                new = batch.new.get(subject)
+                effects = new.effects if new is not None else batch.changes[subject]
+                effects.extend(event.effects())
+        return batch
+
+
 class _Folded:
     """The rows of the subjects a batch touched, folded from their effects."""
 
@@ -468,3 +533,52 @@ def _platform(row: Sequence[Any]) -> PlatformState:
         event_version=event_version,
         event_type=event_type,
     )
+
+
+def sent_json(event: Any) -> list[Any]:
+    """A send as the view keeps it: when, category, template category, sender, channel."""
+    return [
+        utc_text(event.provenance.occurred_at),
+        event.category,
+        str(event.template_category),
+        event.sender,
+        str(event.channel),
+    ]
+
+
+def send_window(sends: list[list[Any]]) -> list[list[Any]]:
+    """The sends a limit may count: those within 31 days of the latest, oldest first.
+
+    Relative to the latest send, not to the clock, so a view rebuilt from the log keeps
+    the same rows as one caught up as the sends came.
+    """
+    if not sends:
+        return []
+    ordered = sorted(sends, key=lambda s: s[0])
+    since = utc_text(parse_timestamp(ordered[-1][0]) - MAX_WINDOW)
+    return [s for s in ordered if s[0] > since]
+
+
+def _sends(text: str) -> list[SentMessage]:
+    return [
+        SentMessage(
+            sent_at=parse_timestamp(sent_at),
+            category=category,
+            template_category=_TEMPLATE_CATEGORIES[template_category],
+            sender=sender,
+            channel=_CHANNELS[channel],
+        )
+        for sent_at, category, template_category, sender, channel in orjson.loads(text)
+    ]
+
+
+# Lookups instead of the enum constructors: a check decodes a person's sends each time.
+_TEMPLATE_CATEGORIES = {t.value: t for t in TemplateCategory}
+_CHANNELS = {c.value: c for c in Channel}
+
+
+def _no_sends() -> list[SentMessage]:
+    return []
+
+
+_NO_SENDS = _no_sends

@@ -283,7 +283,7 @@ def test_a_person_the_log_does_not_register_is_found(built: Built) -> None:
     stranger = str(uuid.uuid4())
     built.damage(
         f"INSERT INTO {built.status.subjects} SELECT ?, business_id, identifier_kind, "
-        f"identifier_nonce, identifier_ct, effects, answers FROM {built.status.subjects} "
+        f"identifier_nonce, identifier_ct, effects, answers, sends FROM {built.status.subjects} "
         "WHERE subject_id = ?",
         (stranger, str(built.subject(BRUNO))),
     )

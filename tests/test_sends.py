@@ -9,6 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from consent_ledger.projections import (
+    ConsentStatusView,
+    catch_up,
+    open_view_database,
+    rebuild,
+    view_checks,
+)
 
 from consent_ledger import ConsentLedger, InvalidInputError, OptIn, OptOut
 from consent_ledger.model.commands import RecordSend
@@ -212,6 +219,71 @@ class TestFrequencyLimits:
         assert (same_day.allowed, same_day.reason) == (False, Reason.FREQUENCY_LIMIT)
         assert "sent on 2026-12-01 in America/New_York" in same_day.detail
         assert next_day.allowed
+
+
+TWO_A_DAY = (
+    '{"name": "two-a-day", "description": "d", "source": "s", "recipient_countries": null, '
+    '"marketing_needs_marketing_category": true, "honour_platform_marketing_stop": true, '
+    '"frequency_limits": [{"max_sends": 2, "within_hours": 24, "per": "category"}]}'
+)
+
+
+class TestLimitsFromTheView:
+    """A check against a caught-up status view counts the sends the view keeps."""
+
+    def test_the_view_and_the_record_count_the_same_sends(
+        self, ledger: ConsentLedger, tmp_path: Path
+    ) -> None:
+        policy = tmp_path / "two-a-day.json"
+        policy.write_text(TWO_A_DAY)
+        opt_in(ledger)
+        now = datetime.now(UTC)
+        for n in (3, 2):
+            send(ledger, f"wamid.{n}", now - timedelta(hours=n), policy=str(policy))
+        assert ledger.store is not None
+        database = open_view_database(ledger.store)
+        view = ConsentStatusView(database)
+        catch_up(ledger.event_log, view)
+
+        from_view = ledger.check(
+            MIAMI, business_id=BUSINESS, category="offers", policy=str(policy), source=view
+        )
+        from_record = ledger.check(MIAMI, business_id=BUSINESS, category="offers",
+                                   policy=str(policy), at=datetime.now(UTC))  # fmt: skip
+        other_category = ledger.check(
+            MIAMI, business_id=BUSINESS, category="order-updates", policy=str(policy), source=view
+        )
+        database.close()
+
+        assert from_view.reason == Reason.FREQUENCY_LIMIT
+        assert from_view.detail.split(";")[0] == from_record.detail.split(";")[0]
+        assert other_category.allowed
+
+    def test_a_view_keeps_31_days_of_sends_rebuilt_or_caught_up(
+        self, ledger: ConsentLedger
+    ) -> None:
+        opt_in(ledger)
+        for day in (40, 20, 1):
+            send(ledger, f"wamid.day{day}", NOON_IN_MIAMI - timedelta(days=day),
+                 only_if_allowed=False)  # fmt: skip
+        assert ledger.store is not None
+        database = open_view_database(ledger.store)
+        view = ConsentStatusView(database)
+        catch_up(ledger.event_log, view)
+        subject = ledger.find_subject(MIAMI, business_id=BUSINESS)
+        assert subject is not None
+        caught_up = view.sends(subject)
+        rebuild(ledger.event_log, view)
+        rebuilt = view.sends(subject)
+        verified = ledger.verify(views=view_checks([view], ledger.event_log))
+        database.close()
+
+        assert caught_up == rebuilt
+        assert [s.sent_at for s in rebuilt] == [
+            NOON_IN_MIAMI - timedelta(days=20),
+            NOON_IN_MIAMI - timedelta(days=1),
+        ]
+        assert verified.ok, verified.problem
 
 
 class TestQuietHours:

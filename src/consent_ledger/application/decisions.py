@@ -9,6 +9,7 @@ a view's candidates a page at a time and opens their identifiers for the send.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Protocol, TypedDict, TypeVar
@@ -83,11 +84,17 @@ class ConsentView(ConsentSource, Protocol):
 
     def consent_by_lookup(
         self, lookup: bytes, channel: str, category: str, sender: str | None
-    ) -> tuple[UUID | None, ConsentState | None, list[PlatformState]]:
-        """Who ``lookup`` finds, their base state for the key, their marketing stops.
+    ) -> tuple[
+        UUID | None, ConsentState | None, list[PlatformState], Callable[[], list[SentMessage]]
+    ]:
+        """Who ``lookup`` finds, their base state for the key, their stops, their sends.
 
-        Returns (None, None, []) when the view knows nobody under ``lookup``.
+        The sends (the last 31 days of them) are decoded only when called for. Returns
+        (None, None, [], ...) when the view knows nobody under ``lookup``.
         """
+
+    def sends(self, subject_id: UUID) -> list[SentMessage]:
+        """The person's recent sends (the last 31 days of them), oldest first."""
 
 
 class SendingDecisions:
@@ -147,24 +154,12 @@ class SendingDecisions:
             in_service_window=bool(in_service_window),
         )
         chosen = get_policy(policy, request.channel)
-        decision = self._decide(chosen, request, person, source, at=at, known_at=known_at)
+        decision, read = self._decide(chosen, request, person, source, at=at, known_at=known_at)
         if in_service_window is None and self._window_may_open(chosen, request, decision):
             decision = self._in_service_window(chosen, request, person, decision, known_at)
-        decision = limited(chosen, decision, person, self._sends_of(decision, known_at))
-        return self._addressed(decision)
-
-    def _sends_of(
-        self, decision: Decision, known_at: datetime | None
-    ) -> Callable[[], list[SentMessage]]:
-        """The person's sends before the one decided, read from their record when asked."""
-
-        def sends() -> list[SentMessage]:
-            if decision.subject_id is None:
-                return []
-            record = self._books.consent_record(decision.subject_id)
-            return record.sends(decision.request.at, known_at or datetime.now(UTC))
-
-        return sends
+        subject_id = decision.subject_id
+        sends = (list) if subject_id is None else (lambda: read.sends(subject_id))
+        return self._addressed(limited(chosen, decision, person, sends))
 
     def decide_on_record(  # noqa: PLR0913 (a send has this many facts)
         self,
@@ -279,25 +274,28 @@ class SendingDecisions:
         *,
         at: datetime | None,
         known_at: datetime | None,
-    ) -> Decision:
+    ) -> tuple[Decision, _Source]:
+        """The decision on consent, and the source it read (which also holds the sends)."""
         lookup = self._books.lookup(request.business_id, person)
         now = at is None and known_at is None
         if view is not None and now:
-            # One round trip: the view finds the person and their consent together.
-            subject_id, state, platform = view.consent_by_lookup(
+            # One round trip: the view finds the person, their consent and sends together.
+            subject_id, state, platform, sends = view.consent_by_lookup(
                 lookup, request.channel, request.category, request.sender
             )
             if subject_id is not None:
-                prefetched = _Prefetched(state, platform)
-                return decide(
+                prefetched = _Prefetched(state, platform, sends)
+                decision = decide(
                     chosen, request, subject_id=subject_id, recipient=person, source=prefetched
                 )
+                return decision, prefetched
         subject_id = self._books.recorder.find_subject(lookup)
-        source: ConsentSource = view if view is not None and now else NO_CONSENT
+        source: _Source = view if view is not None and now else NO_CONSENT
         if subject_id is not None and (view is None or not now):
             record = self._books.consent_record(subject_id)
             source = RecordSource(record, request.at, known_at or datetime.now(UTC))
-        return decide(chosen, request, subject_id=subject_id, recipient=person, source=source)
+        decision = decide(chosen, request, subject_id=subject_id, recipient=person, source=source)
+        return decision, source
 
     def audience(  # noqa: PLR0913 (a send has this many facts)
         self,
@@ -404,12 +402,25 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
+class _Source(ConsentSource, Protocol):
+    """A consent source that also knows the person's sends."""
+
+    def sends(self, subject_id: UUID) -> list[SentMessage]:
+        """The person's sends."""
+
+
 class RecordSource:
     """Consent read from one person's record, as it was at a moment and known at another."""
 
     def __init__(self, record: ConsentRecord, at: datetime, known_at: datetime) -> None:
         """Fold ``record``'s effects visible at ``at`` as known at ``known_at``."""
         self._effects = visible(record.effects(), at, known_at)
+        self._sends = functools.partial(record.sends, at, known_at)
+
+    def sends(self, subject_id: UUID) -> list[SentMessage]:
+        """The messages sent to the person by ``at``, as known at ``known_at``."""
+        del subject_id  # one record only
+        return self._sends()
 
     def consent(
         self, subject_id: UUID, channel: str, category: str, sender: str | None
@@ -427,9 +438,19 @@ class RecordSource:
 class _Prefetched:
     """A source whose answers for the one person and key asked about have been read."""
 
-    def __init__(self, state: ConsentState | None, platform: list[PlatformState]) -> None:
+    def __init__(
+        self,
+        state: ConsentState | None,
+        platform: list[PlatformState],
+        sends: Callable[[], list[SentMessage]],
+    ) -> None:
         self._state = state
         self._platform = platform
+        self._sends = sends
+
+    def sends(self, *_: object) -> list[SentMessage]:
+        """The sends read with the lookup (decoded now)."""
+        return self._sends()
 
     def consent(self, *_: object) -> ConsentState | None:
         """The state read with the lookup."""
@@ -448,6 +469,10 @@ class _NoConsent:
         return None
 
     def platform(self, *_: object) -> list[PlatformState]:
+        """Nothing."""
+        return []
+
+    def sends(self, *_: object) -> list[SentMessage]:
         """Nothing."""
         return []
 

@@ -113,11 +113,25 @@ def get_policy(name: str | None, channel: Channel) -> Policy:
 
 
 def policy_file(path: str) -> Policy:
-    """The policy a business wrote, in the presets' format (see README, "Policies").
+    """The policy a business wrote, in the presets' format (see README, "Sends and limits").
+
+    Read again only when the file changes (its size or modification time), so a service
+    checking every message does not parse it every time.
 
     Raises:
         InvalidInputError: the file cannot be read, is not JSON, or is not a policy.
     """
+    try:
+        stat = Path(path).stat()
+    except OSError as e:
+        msg = f"cannot read the policy file {path}: {e.strerror or e}"
+        raise InvalidInputError(msg) from None
+    return _policy_file(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_file(path: str, mtime_ns: int, size: int) -> Policy:
+    del mtime_ns, size  # they only key the cache
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

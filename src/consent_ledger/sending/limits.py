@@ -15,6 +15,7 @@ read as being in any zone of its country.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -178,15 +179,19 @@ def _over(
     return None
 
 
-def time_zones(recipient: Identifier) -> list[ZoneInfo]:
+def time_zones(recipient: Identifier) -> tuple[ZoneInfo, ...]:
     """The time zones the recipient's number may be in (every zone of its country if unknown).
 
     A recipient with no number (an e-mail address) or a country without zone data is read
     as UTC.
     """
     number = _number_of(recipient)
-    if number is None:
-        return [ZoneInfo("UTC")]
+    return (ZoneInfo("UTC"),) if number is None else _zones_of(number)
+
+
+@functools.lru_cache(maxsize=65536)
+def _zones_of(number: str) -> tuple[ZoneInfo, ...]:
+    """The zones of an E.164 number (cached: a check asks this of every recipient)."""
     # Imported here: only a policy with hours or calendar days needs the zone data.
     import phonenumbers  # noqa: PLC0415
     from phonenumbers import timezone  # noqa: PLC0415
@@ -202,7 +207,7 @@ def time_zones(recipient: Identifier) -> list[ZoneInfo]:
             zones.append(ZoneInfo(name))
         except ZoneInfoNotFoundError:  # a zone the system's database lacks: skip it
             continue
-    return zones or [ZoneInfo("UTC")]
+    return tuple(zones) or (ZoneInfo("UTC"),)
 
 
 def _number_of(recipient: Identifier) -> str | None:
