@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "consent_ledger.cli.ledger:business",
         "Register and show the businesses whose consent the ledger keeps.",
     ),
+    "category": (
+        "consent_ledger.cli.categories:category",
+        "Define, list and retire the categories people consent to, a business's own included.",
+    ),
     "change": (
         "consent_ledger.cli.consent:change",
         "Record one decision that grants some categories and withdraws others.",

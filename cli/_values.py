@@ -2,6 +2,8 @@
 
 A typo in a filter or a category used to read as an empty answer ("no events match",
 nobody in the audience, exit 0). These types refuse it and name the values that exist.
+A category is the exception: which ones exist depends on the business (its own beside
+the built-in ones), so the type refuses only a malformed name, and the ledger an unknown one.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from consent_ledger.exceptions import InvalidInputError, UnknownCategoryError
-from consent_ledger.model.taxonomy import Channel, check_categories
+from consent_ledger.exceptions import InvalidInputError
+from consent_ledger.model.taxonomy import Channel, check_category_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,18 +24,21 @@ if TYPE_CHECKING:
 
 
 class CategoryType(click.ParamType):  # type: ignore[type-arg]  # generic only since click 8.3
-    """One category of the taxonomy (``offers``, ``order-updates``, ...)."""
+    """One category's name (``offers``, ``loyalty-points``, ...): built in or a business's own."""
 
     name = "CATEGORY"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        """The category, or a usage error naming the known ones."""
+        """The name, or a usage error if it cannot name a category.
+
+        Whether the business has it is the ledger's to say, naming the ones it has.
+        """
         text = str(value)
         if "," in text:
             self.fail(f"give one category, not a list ({text!r})", param, ctx)
         try:
-            check_categories((text,))
-        except UnknownCategoryError as e:
+            check_category_name(text)
+        except InvalidInputError as e:
             self.fail(str(e), param, ctx)
         return text
 

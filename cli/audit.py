@@ -21,7 +21,7 @@ from consent_ledger.projections import AuditLogView, AuditQuery, AuditRow
 from consent_ledger.projections.audit_log import COLUMNS, EVENT_TYPES
 
 from consent_ledger.exceptions import BusinessNotFoundError, NoticeNotFoundError
-from consent_ledger.model.taxonomy import Method
+from consent_ledger.model.taxonomy import CATEGORIES, Method, unknown_category
 from consent_ledger.storage.log import EventLog
 
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ def audit(  # noqa: PLR0913 (one parameter per option)
         view = caught_up(log, view_db, db, AuditLogView)
         if business_id is not None:
             check_business(view, business_id)
+        check_category(view, business_id, query.category)
         query = dataclasses.replace(
             query,
             business_id=business_id,
@@ -175,6 +176,23 @@ def check_business(view: AuditLogView, business_id: str) -> None:
         known = ", ".join(view.business_ids()) or "none"
         msg = f"no business {business_id!r} in this ledger (businesses: {known})"
         raise BusinessNotFoundError(msg)
+
+
+def check_category(view: AuditLogView, business_id: str | None, category: str | None) -> None:
+    """Refuse a category neither built in nor defined (by the business, if one is named).
+
+    Raises:
+        UnknownCategoryError: names the categories there are.
+    """
+    if category is None or category in CATEGORIES:
+        return
+    defined = view.categories_defined(business_id)
+    if category not in defined:
+        names = [*CATEGORIES, *(name for name, retired in defined.items() if not retired)]
+        retired = [name for name, retired in defined.items() if retired]
+        if business_id is None:
+            raise unknown_category(category, names, retired, "categories in this ledger")
+        raise unknown_category(category, names, retired)
 
 
 def check_notice(view: AuditLogView, business_id: str | None, notice: NoticeSelector) -> None:

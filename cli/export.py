@@ -20,7 +20,7 @@ from consent_ledger.cli._options import (
     resolve_business,
 )
 from consent_ledger.cli._views import caught_up, view_db_option
-from consent_ledger.cli.audit import audit_json, check_business, event_filters
+from consent_ledger.cli.audit import audit_json, check_business, check_category, event_filters
 from consent_ledger.projections import AuditLogView, AuditQuery
 from consent_ledger.projections.audit_log import COLUMNS
 
@@ -106,6 +106,8 @@ def export(  # noqa: PLR0913 (one parameter per option)
     view = caught_up(ledger.event_log, view_db, db, AuditLogView) if filtered else None
     if view is not None and business_id is not None:
         check_business(view, business_id)
+    if view is not None:
+        check_category(view, business_id, query.category)
     if bundle_path is not None:
         _write_bundle(ledger, view, query, bundle_path)
     elif output_format == "csv":

@@ -63,6 +63,8 @@ EVENT_TYPES = (
     # Business, Notice and Template (each begins with its own Registered)
     "Registered",
     "NoticeAdded",
+    "CategoryDefined",
+    "CategoryRetired",
     "VersionPublished",
     "CategoryChanged",
     "CategoryChangeAnnounced",
@@ -293,6 +295,28 @@ class AuditLogView(View):
             "AND stream_version = 1 ORDER BY position"
         )
         return [str(row[0]) for row in rows]
+
+    def categories_defined(self, business_id: str | None = None) -> dict[str, bool]:
+        """The categories businesses defined (one business's, or all), each with whether retired.
+
+        In the order defined; a name two businesses defined is retired if either retired it.
+        """
+        sql = (
+            f"SELECT event_type, granted, withdrawn FROM {self.rows} WHERE stream_type = "
+            "'Business' AND event_type IN ('CategoryDefined', 'CategoryRetired')"
+        )
+        params = []
+        if business_id is not None:
+            sql += " AND business_id = ?"
+            params.append(business_id)
+        defined: dict[str, bool] = {}
+        rows = self.database.query(f"{sql} ORDER BY position", params)
+        for event_type, granted, withdrawn in rows:
+            if event_type == "CategoryDefined":
+                defined.setdefault(str(granted), False)
+            else:
+                defined[str(withdrawn)] = True
+        return defined
 
     def notice_versions(self, business_id: str | None = None) -> dict[str, int]:
         """The latest version published of each notice, by id: one business's, or all."""

@@ -55,6 +55,10 @@ def event_row(position: int, event: Any, stream_id: str, stream: Stream) -> tupl
         details.update(notice_id=stream.notice_id, notice_version=event.version)
     elif isinstance(event, Business.NoticeAdded):
         details["notice_id"] = event.notice_id
+    elif isinstance(event, Business.CategoryDefined):
+        details["granted"] = event.name  # as a notice's categories: what it makes available
+    elif isinstance(event, Business.CategoryRetired):
+        details["withdrawn"] = event.name
     return (
         position,
         type(event).__qualname__.split(".")[0],

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent_ledger import InvalidInputError, UnknownCategoryError
+from consent_ledger import InvalidInputError
 from consent_ledger.whatsapp.keywords import (
     DEFAULT_WORDS,
     MARKETING_CATEGORIES,
@@ -283,9 +283,10 @@ class TestConfiguration:
         with pytest.raises(KeywordConfigError, match=message):
             Keywords.from_config(config)
 
-    def test_categories_must_be_known(self) -> None:
-        with pytest.raises(UnknownCategoryError, match="unknown category 'promos'"):
-            KeywordRule(word="STOP PROMOS", kind=OPT_OUT, categories=("promos",))
+    def test_category_names_must_be_well_formed(self) -> None:
+        """Whether the business has them is checked when a body is ingested for it."""
+        with pytest.raises(InvalidInputError, match="'Promos!' is not a category name"):
+            KeywordRule(word="STOP PROMOS", kind=OPT_OUT, categories=("Promos!",))
 
     def test_languages_must_be_tags(self) -> None:
         with pytest.raises(InvalidInputError, match="not a language tag"):

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from consent_ledger import Business, ConsentLedger, ConsentRecord, Notice
 from consent_ledger.model.aggregate import Aggregate
 from consent_ledger.model.identifiers import IdentifierKind
-from consent_ledger.model.taxonomy import CATEGORIES, Channel, LegalBasis, Method
+from consent_ledger.model.taxonomy import CATEGORIES, Channel, LegalBasis, Method, TemplateCategory
 from consent_ledger.model.values import NoticeRef, Provenance, Sealed
 from consent_ledger.storage.mapper import OrjsonTranscoder, PydanticMapper
 
@@ -30,7 +30,10 @@ times = st.datetimes(
     max_value=datetime(2100, 1, 1),  # noqa: DTZ001
     timezones=st.sampled_from([UTC]),
 )
-category_sets = st.lists(st.sampled_from(sorted(CATEGORIES)), min_size=1, unique=True).map(
+category_names = st.sampled_from(sorted(CATEGORIES)) | st.from_regex(
+    r"[a-z0-9][a-z0-9._-]{0,20}", fullmatch=True
+)  # built in, or a business's own
+category_sets = st.lists(category_names, min_size=1, max_size=5, unique=True).map(
     lambda c: tuple(sorted(c))
 )
 sealed = st.builds(
@@ -76,6 +79,15 @@ ALL_EVENTS = st.one_of(
         display_name=texts,
     ),
     events(Business.NoticeAdded, 2, notice_id=slugs),
+    events(
+        Business.CategoryDefined,
+        3,
+        name=category_names,
+        description=texts,
+        template_category=st.sampled_from(TemplateCategory),
+        channels=st.lists(st.sampled_from(Channel), min_size=1, unique=True).map(tuple),
+    ),
+    events(Business.CategoryRetired, 4, name=category_names),
     events(
         Notice.Registered,
         1,

@@ -17,8 +17,8 @@ from consent_ledger.projections import (
     view_checks,
 )
 
-from consent_ledger import ConsentLedger, InvalidInputError, OptIn, OptOut
-from consent_ledger.model.commands import RecordSend
+from consent_ledger import ConsentLedger, InvalidInputError, OptIn, OptOut, PublishNotice
+from consent_ledger.model.commands import DefineCategory, RecordSend
 from consent_ledger.sending.eligibility import Reason, policy_file
 from consent_ledger.storage.log import stored_events
 
@@ -131,6 +131,31 @@ class TestTheRecordOfSends:
             row[3].encode() for row in stored_events(ledger.event_log)
         )
         assert b"HBgLMTY1MDM4Nzk0" not in stored
+
+    def test_a_send_of_a_business_own_category(self, ledger: ConsentLedger) -> None:
+        ledger.define_category(
+            DefineCategory(
+                business_id=BUSINESS,
+                name="loyalty-points",
+                description="Loyalty points and rewards",
+                template_category="MARKETING",
+            )
+        )
+        ledger.publish_notice(
+            PublishNotice(
+                business_id=BUSINESS,
+                notice_id="loyalty",
+                language="en",
+                categories=("loyalty-points",),
+                text="Acme Outfitters may message me about my loyalty points.",
+            )
+        )
+        opt_in(ledger, categories=("loyalty-points",), notice="loyalty@1")
+
+        outcome = send(ledger, "wamid.POINTS", NOON_IN_MIAMI, category="loyalty-points")
+
+        assert outcome.recorded is not None
+        assert outcome.decision.request.template_category == "MARKETING"
 
     def test_sends_are_in_the_signed_log(self, ledger: ConsentLedger) -> None:
         opt_in(ledger)
@@ -378,7 +403,7 @@ RACE = """
 import sys
 from datetime import UTC, datetime
 from consent_ledger import ConsentLedger
-from consent_ledger.model.commands import RecordSend
+from consent_ledger.model.commands import DefineCategory, RecordSend
 db, key, worker = sys.argv[1], sys.argv[2] or None, sys.argv[3]
 ledger = ConsentLedger.open(db, key_file=key)
 allowed = 0

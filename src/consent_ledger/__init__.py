@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from consent_ledger.exceptions import (
         BusinessExistsError,
         BusinessNotFoundError,
+        CategoryExistsError,
+        CategoryRetiredError,
+        CategoryRuleError,
         ConcurrentUpdateError,
         ConsentLedgerError,
         ConsentRuleError,
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from consent_ledger.model.commands import (
         ChangeCategories,
         ConfirmOptIn,
+        DefineCategory,
         Evidence,
         OptIn,
         OptOut,
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     from consent_ledger.model.status import ConsentState, PlatformState, State
     from consent_ledger.model.taxonomy import (
         CATEGORIES,
+        Category,
         Channel,
         LegalBasis,
         Method,
@@ -66,6 +71,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "consent_ledger.exceptions": (
         "BusinessExistsError",
         "BusinessNotFoundError",
+        "CategoryExistsError",
+        "CategoryRetiredError",
+        "CategoryRuleError",
         "ConcurrentUpdateError",
         "ConsentLedgerError",
         "ConsentRuleError",
@@ -92,6 +100,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "consent_ledger.model.commands": (
         "ChangeCategories",
         "ConfirmOptIn",
+        "DefineCategory",
         "Evidence",
         "OptIn",
         "OptOut",
@@ -120,6 +129,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "consent_ledger.model.taxonomy": (
         "CATEGORIES",
+        "Category",
         "Channel",
         "LegalBasis",
         "Method",
@@ -161,6 +171,10 @@ __all__ = [
     "BusinessExistsError",
     "BusinessInfo",
     "BusinessNotFoundError",
+    "Category",
+    "CategoryExistsError",
+    "CategoryRetiredError",
+    "CategoryRuleError",
     "ChangeCategories",
     "Channel",
     "ConcurrentUpdateError",
@@ -170,6 +184,7 @@ __all__ = [
     "ConsentRecord",
     "ConsentRuleError",
     "ConsentState",
+    "DefineCategory",
     "EventLog",
     "Evidence",
     "HistoryEntry",

@@ -59,7 +59,7 @@ class InvalidIdentifierError(InvalidInputError):
 
 
 class UnknownCategoryError(InvalidInputError):
-    """A category is not part of the ledger's category taxonomy."""
+    """A category is neither built in nor one the business defined."""
 
 
 # Domain rules.
@@ -71,6 +71,18 @@ class ConsentRuleError(ConsentLedgerError):
 
 class NoticeRuleError(ConsentRuleError):
     """An opt-in named a notice that does not cover it (business, channel or categories)."""
+
+
+class CategoryRuleError(ConsentRuleError):
+    """A category cannot be used so: its messages go on other channels, or it is built in."""
+
+
+class CategoryRetiredError(CategoryRuleError):
+    """A category the business retired was named by a new opt-in or notice."""
+
+
+class CategoryExistsError(ConsentLedgerError):
+    """A category of that name exists already (built in, or defined by the business)."""
 
 
 class BusinessNotFoundError(ConsentLedgerError):

@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from consent_ledger.model.commands import (
         ChangeCategories,
         ConfirmOptIn,
+        DefineCategory,
         Evidence,
         OptIn,
         OptOut,
@@ -79,7 +80,7 @@ if TYPE_CHECKING:
     from consent_ledger.model.history import SubjectHistory, SubjectStatus
     from consent_ledger.model.identifiers import Identifier
     from consent_ledger.model.notice import NoticeVersion
-    from consent_ledger.model.taxonomy import TemplateCategory
+    from consent_ledger.model.taxonomy import Category, TemplateCategory
     from consent_ledger.model.template import Template
     from consent_ledger.model.values import Provenance
     from consent_ledger.sending.eligibility import (
@@ -152,7 +153,8 @@ class ConsentLedger(Application[UUID]):
         """Checks and audiences (:class:`~.application.decisions.SendingDecisions`)."""
         from consent_ledger.application.decisions import SendingDecisions  # noqa: PLC0415
 
-        # The catalogue late: only a check that names a template needs it.
+        # The catalogue late: only a check that names a template, or a category of the
+        # business's own, needs it.
         return SendingDecisions(self.books, lambda: self.catalogue)
 
     @cached_property
@@ -307,6 +309,18 @@ class ConsentLedger(Application[UUID]):
     def get_business(self, business_id: str) -> BusinessInfo:
         """A registered business (:meth:`Catalogue.get_business`)."""
         return self.catalogue.get_business(business_id)
+
+    def define_category(self, command: DefineCategory) -> Category:
+        """Define a category of a business's own (:meth:`Catalogue.define_category`)."""
+        return self.catalogue.define_category(command)
+
+    def retire_category(self, business_id: str, name: str) -> Category:
+        """Retire a category the business defined (:meth:`Catalogue.retire_category`)."""
+        return self.catalogue.retire_category(business_id, name)
+
+    def list_categories(self, business_id: str) -> list[Category]:
+        """The business's categories, built in and its own (:meth:`Catalogue.list_categories`)."""
+        return self.catalogue.list_categories(business_id)
 
     def publish_notice(self, command: PublishNotice) -> NoticeVersion:
         """Publish the next version of a notice (:meth:`Catalogue.publish_notice`)."""

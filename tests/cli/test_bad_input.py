@@ -226,12 +226,10 @@ class TestUnknownValues:
         [
             (["audit", "--type", "OptOut"], "'--type'", "'OptedOut'"),
             (["export", "--type", "Bogus"], "'--type'", "'OptedOut'"),
-            (["audit", "-c", "promotions"], "'--category' / '-c'", "offers"),
-            (["export", "-c", "promotions"], "'--category' / '-c'", "offers"),
             (["audit", "--method", "website"], "'--method'", "'web-form'"),
             (["audit", "--channel", "fax"], "'--channel'", "'whatsapp'"),
-            (["audience", "-c", "promotions"], "'--category' / '-c'", "offers"),
-            (["check", ADA, "-c", "promotions"], "'--category' / '-c'", "offers"),
+            (["audit", "-c", "Promotions!"], "'--category' / '-c'", "not a category name"),
+            (["check", ADA, "-c", "Offers"], "'--category' / '-c'", "not a category name"),
         ],
     )
     def test_is_a_usage_error_naming_the_known_ones(
@@ -241,6 +239,25 @@ class TestUnknownValues:
 
         assert f"Error: Invalid value for {option}:" in result.stderr
         assert known in result.stderr
+
+    @pytest.mark.parametrize(
+        ("args", "whose"),
+        [
+            (["audit", "-c", "promotions"], "categories in this ledger"),
+            (["export", "-c", "promotions"], "categories in this ledger"),
+            (["audit", "-c", "promotions", "--business", "acme"], "this business's categories"),
+            (["audience", "-c", "promotions"], "this business's categories"),
+            (["check", ADA, "-c", "promotions"], "this business's categories"),
+        ],
+    )
+    def test_an_unknown_category_is_refused_naming_the_known_ones(
+        self, db: str, runner: CliRunner, args: list[str], whose: str
+    ) -> None:
+        """Which categories exist depends on the business: the ledger says, not the parser."""
+        result = fails(runner, *args, "--db", db)
+
+        assert result.stderr.startswith(f"Error: unknown category 'promotions'; {whose}: ")
+        assert "offers" in result.stderr
 
     @pytest.mark.parametrize("command", [["audit"], ["export"], ["audience", "-c", "offers"]])
     def test_business(self, db: str, runner: CliRunner, command: list[str]) -> None:

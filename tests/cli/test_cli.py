@@ -161,7 +161,9 @@ class TestNotices:
             input=NOTICE_TEXT,
         )
 
-        assert result.stderr.startswith("Error: unknown category 'ofers'; known categories: ")
+        assert result.stderr.startswith(
+            "Error: unknown category 'ofers'; this business's categories: order-updates, "
+        )
 
 
 class TestRecordAndRead:

@@ -157,10 +157,17 @@ class TestCheck:
 
         assert "Invalid value for '--policy'" in result.stderr
 
-    def test_an_unknown_category_is_a_usage_error(self, db: str, runner: CliRunner) -> None:
-        result = fails(runner, "check", ADA, "--db", db, "-c", "ofers", code=2)
+    def test_an_unknown_category_is_refused(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "check", ADA, "--db", db, "-c", "ofers")
 
-        assert "Error: Invalid value for '--category' / '-c': unknown category 'ofers'" in (
+        assert result.stderr.startswith(
+            "Error: unknown category 'ofers'; this business's categories: order-updates, "
+        )
+
+    def test_a_malformed_category_is_a_usage_error(self, db: str, runner: CliRunner) -> None:
+        result = fails(runner, "check", ADA, "--db", db, "-c", "Ofers", code=2)
+
+        assert "Error: Invalid value for '--category' / '-c': 'Ofers' is not a category name" in (
             result.stderr
         )
 

@@ -1,4 +1,4 @@
-"""The catalogue: businesses, the notices they publish, and their templates' categories."""
+"""The catalogue: businesses, their categories and notices, and their templates' categories."""
 
 from __future__ import annotations
 
@@ -15,16 +15,23 @@ from consent_ledger.exceptions import (
     NoticeNotFoundError,
 )
 from consent_ledger.model.business import Business
+from consent_ledger.model.commands import ChangeCategories, ConfirmOptIn, OptIn, OptOut
 from consent_ledger.model.notice import Notice
-from consent_ledger.model.taxonomy import TemplateCategory
+from consent_ledger.model.taxonomy import CATEGORIES, TemplateCategory
 from consent_ledger.model.template import Template
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from consent_ledger.application.books import Books
-    from consent_ledger.model.commands import PublishNotice, RegisterBusiness
+    from consent_ledger.model.commands import (
+        ConsentCommand,
+        DefineCategory,
+        PublishNotice,
+        RegisterBusiness,
+    )
     from consent_ledger.model.notice import NoticeVersion
+    from consent_ledger.model.taxonomy import Category, Channel
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,84 @@ class Catalogue:
             )
             raise BusinessNotFoundError(msg)
         return business
+
+    # Categories.
+
+    def define_category(self, command: DefineCategory) -> Category:
+        """Define a category of a business's own.
+
+        Raises:
+            BusinessNotFoundError: the business is not registered.
+            CategoryExistsError: the name is built in, or the business defined it already.
+        """
+
+        def define() -> Category:
+            business = self.business(command.business_id)
+            category = business.define_category(
+                command.name,
+                description=command.description,
+                template_category=command.template_category,
+                channels=command.channels,
+            )
+            self._books.save(business)
+            return category
+
+        return self._books.until_saved(f"category {command.name!r}", define)
+
+    def retire_category(self, business_id: str, name: str) -> Category:
+        """Retire a category the business defined: no new opt-ins or notices under it.
+
+        Raises:
+            BusinessNotFoundError: the business is not registered.
+            UnknownCategoryError: the business has no category of that name.
+            CategoryRuleError: it is built in.
+            CategoryRetiredError: it was retired already.
+        """
+
+        def retire() -> Category:
+            business = self.business(business_id)
+            category = business.retire_category(name)
+            self._books.save(business)
+            return category
+
+        return self._books.until_saved(f"category {name!r}", retire)
+
+    def list_categories(self, business_id: str) -> list[Category]:
+        """The business's categories: the built-in ones, then its own in the order defined.
+
+        Raises:
+            BusinessNotFoundError: the business is not registered.
+        """
+        return self.business(business_id).categories
+
+    def category(self, business_id: str, name: str) -> Category:
+        """One of the business's categories, retired or not.
+
+        Raises:
+            BusinessNotFoundError: the business is not registered.
+            UnknownCategoryError: the business has no category of that name.
+        """
+        return CATEGORIES.get(name) or self.business(business_id).category(name)
+
+    def check_categories_of(self, command: ConsentCommand) -> None:
+        """Raise unless ``command`` names only categories of its business that it may.
+
+        A grant (an opt-in, a change's grants) needs categories not retired, for its
+        channel; a withdrawal or a confirmation needs ones that exist or existed: a person
+        may always withdraw. Built-in categories pass without reading the business.
+
+        Raises:
+            UnknownCategoryError: a category is none of the business's (named in the error).
+            CategoryRetiredError: a category granted was retired.
+            CategoryRuleError: a category granted is for other channels.
+        """
+        granted, named, channel = _categories_named(command)
+        if all(name in CATEGORIES for name in (*granted, *named)):
+            return  # every business has them, on every channel, and none is ever retired
+        business = self.business(command.business_id)
+        business.check_known(named)
+        if channel is not None:
+            business.check_grantable(granted, channel, "opt-ins")
 
     # Notices.
 
@@ -283,6 +368,19 @@ class Catalogue:
             return True
 
         return self._books.until_saved(f"template {name} ({language})", attempt)
+
+
+def _categories_named(
+    command: ConsentCommand,
+) -> tuple[tuple[str, ...], tuple[str, ...], Channel | None]:
+    """The categories ``command`` grants, those it names otherwise, and the grants' channel."""
+    if isinstance(command, OptIn):
+        return command.categories, (), command.channel
+    if isinstance(command, ChangeCategories):
+        return command.grant, command.withdraw, command.channel
+    if isinstance(command, OptOut | ConfirmOptIn):
+        return (), command.categories or (), None
+    return (), (), None
 
 
 def _business_info(business: Business) -> BusinessInfo:

@@ -18,7 +18,7 @@ from consent_ledger.exceptions import ConsentRuleError, InvalidInputError
 from consent_ledger.model.identifiers import as_identifier
 from consent_ledger.model.plain import utc_text
 from consent_ledger.model.status import END_OF_TIME, base_state, platform_states, visible
-from consent_ledger.model.taxonomy import Channel
+from consent_ledger.model.taxonomy import CATEGORIES, Channel
 from consent_ledger.sending.eligibility import (
     CandidatePage,
     ConsentSource,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from consent_ledger.model.identifiers import Identifier
     from consent_ledger.model.sends import SentMessage
     from consent_ledger.model.status import ConsentState, PlatformState
-    from consent_ledger.model.taxonomy import TemplateCategory
+    from consent_ledger.model.taxonomy import Category, TemplateCategory
     from consent_ledger.sending.eligibility import (
         Candidate,
         CheckRequest,
@@ -104,6 +104,7 @@ class SendingDecisions:
         """Read ``books``; find templates' categories in the catalogue ``catalogue()`` gives."""
         self._books = books
         self._catalogue = catalogue
+        self._defined: dict[tuple[str, str], Category] = {}  # businesses' own, as looked up
 
     def check(  # noqa: PLR0913 (a send has this many facts)
         self,
@@ -136,7 +137,7 @@ class SendingDecisions:
         folded on the spot, which is exact at any moment.
 
         Raises:
-            UnknownCategoryError: the category is not in the taxonomy.
+            UnknownCategoryError: the category is none of the business's.
             UnknownPolicyError: no policy preset has that name.
             InvalidInputError: the template's category was never recorded, or both a
                 template and a template category were given.
@@ -146,7 +147,7 @@ class SendingDecisions:
             template_category = self._category_of(business_id, template, template_category, at)
         request = check_request(
             business_id=business_id,
-            category=category,
+            category=self._category(business_id, category),
             channel=channel,
             sender=sender,
             template_category=template_category,
@@ -182,7 +183,7 @@ class SendingDecisions:
         """
         request = check_request(
             business_id=business_id,
-            category=category,
+            category=self._category(business_id, category),
             channel=channel,
             sender=sender,
             template_category=template_category,
@@ -200,6 +201,19 @@ class SendingDecisions:
             )
         sends = (list) if record is None else (lambda: record.sends(at, now))
         return self._addressed(limited(chosen, decision, person, sends))
+
+    def _category(self, business_id: str, name: str) -> Category | str:
+        """A built-in category by name (no look-up); one of the business's own, looked up.
+
+        A business never redefines a category, so what was looked up once is kept.
+        """
+        if name in CATEGORIES:
+            return name
+        found = self._defined.get((business_id, name))
+        if found is None:
+            found = self._catalogue().category(business_id, name)
+            self._defined[business_id, name] = found
+        return found
 
     def _addressed(self, decision: Decision) -> Decision:
         """The decision, denied if it would allow a send to a person whose key is gone."""
@@ -317,7 +331,7 @@ class SendingDecisions:
         page at a time, in columns (what ``consent-ledger audience`` uses).
 
         Raises (at once, before anything is yielded):
-            UnknownCategoryError: the category is not in the taxonomy.
+            UnknownCategoryError: the category is none of the business's.
             UnknownPolicyError: no policy preset has that name.
             ConsentRuleError: the template category cannot go to anyone under the policy
                 (a MARKETING template for a category that is not marketing).
@@ -350,7 +364,7 @@ class SendingDecisions:
         """
         request = check_request(
             business_id=business_id,
-            category=category,
+            category=self._category(business_id, category),
             channel=channel,
             sender=sender,
             template_category=template_category,

@@ -97,7 +97,10 @@ class Recording:
         Raises:
             NoticeNotFoundError: the notice an opt-in or a change names was never published.
             SubjectNotFoundError: a confirmation names a person with no record.
+            UnknownCategoryError: a category is none of the business's.
+            CategoryRuleError: a category granted was retired, or is for other channels.
         """
+        self._catalogue.check_categories_of(command)
         if isinstance(command, OptIn):
             return self._opting_in(command)
         if isinstance(command, OptOut):

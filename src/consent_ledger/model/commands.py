@@ -1,7 +1,7 @@
 """Commands: what a caller asks the ledger to record, validated before anything is written.
 
 Each command is a frozen pydantic model. Building one checks every field (identifiers are
-normalised, categories checked against the taxonomy, times must carry a time zone), so a
+normalised, category names well formed, times must carry a time zone), so a
 command that reaches :class:`~consent_ledger.ledger.ConsentLedger` is well formed;
 the ledger then checks it against what it holds (notices, businesses, earlier events).
 """
@@ -24,6 +24,7 @@ from consent_ledger.model.taxonomy import Channel, LegalBasis, Method, TemplateC
 from consent_ledger.model.values import (
     Actor,
     Categories,
+    CategoryName,
     Immutable,
     Language,
     Provenance,
@@ -192,6 +193,23 @@ class PublishNotice(Command):
     categories: Categories = Field(min_length=1)
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     policy_url: str | None = None
+
+
+def _check_description(value: str) -> str:
+    if not value.strip() or not value.isprintable():
+        msg = f"{value!r} is not a description: give one line that says what the messages are"
+        raise InvalidInputError(msg)
+    return value.strip()
+
+
+class DefineCategory(Command):
+    """Define a category of a business's own, beside the built-in ones."""
+
+    business_id: Slug
+    name: CategoryName
+    description: Annotated[str, AfterValidator(_check_description)] = Field(max_length=200)
+    template_category: TemplateCategory
+    channels: tuple[Channel, ...] = Field(default=tuple(Channel), min_length=1)
 
 
 class ConsentCommand(Command):

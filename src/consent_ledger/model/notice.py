@@ -168,7 +168,10 @@ class Notice(Aggregate):
 
         Raises:
             NoticeRuleError: the text does not name the business (WhatsApp's opt-in rule).
+            UnknownCategoryError: a category is none of the business's.
+            CategoryRuleError: a category was retired, or is for other channels.
         """
+        business.check_grantable(categories, channel, "notices")
         if business.display_name.casefold() not in text.casefold():
             msg = (
                 f"the notice text does not name the business: it must say {business.display_name!r}"

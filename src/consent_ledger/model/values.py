@@ -9,11 +9,12 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict
 
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.plain import NoticeRef, utc_seconds, utc_text
-from consent_ledger.model.taxonomy import Method, check_categories
+from consent_ledger.model.taxonomy import Method, check_categories, check_category_name
 
 __all__ = [  # NoticeRef and the time helpers live in .plain, which needs no pydantic
     "Actor",
     "Categories",
+    "CategoryName",
     "Immutable",
     "Language",
     "NoticeRef",
@@ -75,6 +76,7 @@ def check_actor(value: str) -> str:
 Slug = Annotated[str, AfterValidator(check_slug)]
 Language = Annotated[str, AfterValidator(check_language)]
 Categories = Annotated[tuple[str, ...], AfterValidator(check_categories)]
+CategoryName = Annotated[str, AfterValidator(check_category_name)]
 Actor = Annotated[str, AfterValidator(check_actor)]
 
 

@@ -31,7 +31,8 @@ the ledger fills the fields:
 * ``piiControllers``: the business, named as the notice the person saw named it.
 * ``policyUrl``, ``language``: those of the notice version the person saw.
 * ``services``: one service (the event's channel, and sender if narrowed), with one purpose
-  per category granted; ``termination`` says when the grant ends (opt-out, expiry).
+  per category granted, named by its description (a business's own categories by the one
+  it defined); ``termination`` says when the grant ends (opt-out, expiry).
 * ``purposeCategory`` follows the category's WhatsApp template category (MARKETING:
   ``6 - Marketing``, UTILITY: ``2 - Contracted Service``, AUTHENTICATION: ``1 - Core
   Function``, names from the specification's purpose category list); ``consentType`` the
@@ -70,7 +71,7 @@ from typing import TYPE_CHECKING, Any
 from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.identifiers import Identifier, address
 from consent_ledger.model.status import EVERY
-from consent_ledger.model.taxonomy import CATEGORIES, Channel, LegalBasis, TemplateCategory
+from consent_ledger.model.taxonomy import Channel, LegalBasis, TemplateCategory
 from consent_ledger.model.values import utc_text
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from consent_ledger.ledger import ConsentLedger
     from consent_ledger.model.history import HistoryEntry, SubjectHistory
     from consent_ledger.model.notice import NoticeVersion
+    from consent_ledger.model.taxonomy import Category
     from consent_ledger.model.values import NoticeRef
 
 VERSION = "KI-CR-v1.1.0"
@@ -195,6 +197,7 @@ class _Record:
     principal_id: str
     principal_kind: str
     notice: Callable[[NoticeRef], NoticeVersion]
+    categories: dict[str, Category]  # the business's, its own included
 
     @classmethod
     def read(
@@ -219,6 +222,7 @@ class _Record:
             principal_id=revealed or str(history.subject_id),
             principal_kind="subject-id" if revealed is None else "identifier",
             notice=notice,
+            categories={c.name: c for c in ledger.list_categories(business_id)},
         )
 
     def grant(self, version: int) -> HistoryEntry:
@@ -266,7 +270,7 @@ class _Record:
             "piiPrincipalId": self.principal_id,
             "piiControllers": [controller(ref)],
             "policyUrl": notice.policy_url or NOT_RECORDED,
-            "services": [service(entry, ref.business_name)],
+            "services": [service(entry, ref.business_name, self.categories)],
             "sensitive": False,
             "spiCat": [],
             EXTENSION: self.extension(entry, notice, double),
@@ -340,21 +344,25 @@ def controller(ref: NoticeRef) -> dict[str, Any]:
     }
 
 
-def service(entry: HistoryEntry, business_name: str) -> dict[str, Any]:
-    """The messages consented to: one service per channel (and sender), one purpose per category."""
+def service(
+    entry: HistoryEntry, business_name: str, categories: dict[str, Category]
+) -> dict[str, Any]:
+    """The messages consented to: one service per channel (and sender), one purpose per category.
+
+    ``categories``: the business's, by name (the built-in ones and its own).
+    """
     channel = str(entry.channel)
     name = f"{CHANNEL_NAMES.get(channel, channel)} messages from {business_name}"
     if entry.sender is not None:
         name += f" (sender {entry.sender})"
-    return {"service": name, "purposes": [purpose(c, entry) for c in entry.granted]}
+    return {"service": name, "purposes": [purpose(categories[c], entry) for c in entry.granted]}
 
 
-def purpose(category: str, entry: HistoryEntry) -> dict[str, Any]:
-    """One category granted, as a Kantara purpose."""
-    known = CATEGORIES[category]
+def purpose(category: Category, entry: HistoryEntry) -> dict[str, Any]:
+    """One category granted, as a Kantara purpose: its description, and its kind of message."""
     return {
-        "purpose": f"{known.description} ({category})",
-        "purposeCategory": [PURPOSE_CATEGORIES[known.template_category]],
+        "purpose": f"{category.description} ({category.name})",
+        "purposeCategory": [PURPOSE_CATEGORIES[category.template_category]],
         "consentType": CONSENT_TYPES[LegalBasis(entry.legal_basis or LegalBasis.CONSENT)],
         "piiCategory": [CONTACT],
         "termination": termination(entry.expires_at),

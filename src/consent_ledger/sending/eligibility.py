@@ -24,7 +24,13 @@ from consent_ledger.exceptions import InvalidInputError
 from consent_ledger.model.identifiers import Identifier, IdentifierKind
 from consent_ledger.model.plain import utc_seconds
 from consent_ledger.model.status import PlatformState, State, expire, marketing_stop
-from consent_ledger.model.taxonomy import CATEGORIES, Channel, TemplateCategory, check_categories
+from consent_ledger.model.taxonomy import (
+    CATEGORIES,
+    Category,
+    Channel,
+    TemplateCategory,
+    unknown_category,
+)
 from consent_ledger.sending.limits import frequency_denial, quiet_hours_denial
 from consent_ledger.sending.policy import Policy
 
@@ -272,6 +278,8 @@ class CheckRequest(NamedTuple):
     category: str
     sender: str | None
     template_category: TemplateCategory
+    own_template_category: TemplateCategory
+    """The template category of the category's own messages (offers: MARKETING)."""
     at: datetime
     in_service_window: bool = False
 
@@ -292,7 +300,7 @@ class Decision(NamedTuple):
 def check_request(  # noqa: PLR0913 (a request has this many parts)
     *,
     business_id: str,
-    category: str,
+    category: Category | str,
     channel: Channel | str,
     sender: str | None,
     template_category: TemplateCategory | str | None,
@@ -301,20 +309,25 @@ def check_request(  # noqa: PLR0913 (a request has this many parts)
 ) -> CheckRequest:
     """A validated request.
 
+    ``category``: the business's category (see ``Catalogue.category``), or the name of a
+    built-in one.
+
     Raises:
-        UnknownCategoryError: the category is not in the taxonomy.
+        UnknownCategoryError: ``category`` names no built-in category.
         InvalidInputError: the channel or template category is unknown.
     """
-    if category not in CATEGORIES:
-        check_categories((category,))  # raises, naming the known ones
-    template = template_category or CATEGORIES[category].template_category
+    known = CATEGORIES.get(category) if isinstance(category, str) else category
+    if known is None:
+        raise unknown_category(str(category), CATEGORIES, whose="built-in categories")
+    template = template_category or known.template_category
     try:
         return CheckRequest(
             business_id=business_id,
             channel=_CHANNELS[channel],
-            category=category,
+            category=known.name,
             sender=sender,
             template_category=_TEMPLATE_CATEGORIES[template],
+            own_template_category=known.template_category,
             at=at if at.tzinfo is UTC else at.astimezone(UTC),
             in_service_window=in_service_window,
         )
@@ -435,15 +448,15 @@ def _country_rule(policy: Policy, request: CheckRequest, recipient: Identifier) 
 
 def template_denial(policy: Policy, request: CheckRequest) -> Decision | None:
     """The denial every recipient of this request gets, if its template breaks the policy."""
-    category = CATEGORIES[request.category]
+    own = request.own_template_category  # the business's own categories have theirs too
     if (
         request.template_category is TemplateCategory.MARKETING
         and policy.marketing_needs_marketing_category
-        and category.template_category is not TemplateCategory.MARKETING
+        and own is not TemplateCategory.MARKETING
     ):
         detail = (
             f"a MARKETING template needs consent to a marketing category; "
-            f"{category.name} is {category.template_category}"
+            f"{request.category} is {own}"
         )
         return _decision(policy, request, Reason.TEMPLATE_CATEGORY_MISMATCH, detail)
     return None

@@ -28,13 +28,14 @@ from consent_ledger.exceptions import (
     IdentityConflictError,
     InvalidInputError,
     KeyMaterialError,
+    UnknownCategoryError,
 )
 from consent_ledger.model.commands import (
     OptOut,
 )
 from consent_ledger.model.identifiers import Identifier, IdentifierKind
 from consent_ledger.model.status import State
-from consent_ledger.model.taxonomy import Method
+from consent_ledger.model.taxonomy import CATEGORIES, Method, unknown_among
 from consent_ledger.model.values import Provenance
 from consent_ledger.whatsapp.bodies import read_payloads
 from consent_ledger.whatsapp.parser import ParseResult, Problem, parse
@@ -71,6 +72,7 @@ def ingest_whatsapp(
     reported in :attr:`IngestReport.rejected` with its path, and the others are taken.
     """
     ledger.get_business(business_id)  # before any item is taken (or noted as seen)
+    _check_keyword_categories(ledger, business_id, keywords)
     batch = _Batch(ledger, business_id, keywords)
     batch.record(parse(body, keywords), where="")
     return batch.report
@@ -95,6 +97,7 @@ def ingest_whatsapp_lines(
         InvalidInputError: ``strict`` and something could not be read or would be refused.
     """
     ledger.get_business(business_id)  # before any item is taken (or noted as seen)
+    _check_keyword_categories(ledger, business_id, keywords)
     batch = _Batch(ledger, business_id, keywords)
     # Each body parsed once; with strict, all of them before anything is recorded.
     parsed: Iterable[tuple[str, Problem | ParseResult]] = (
@@ -110,6 +113,30 @@ def ingest_whatsapp_lines(
         else:
             batch.record(result, where=where)
     return batch.report
+
+
+def _check_keyword_categories(ledger: Ledger, business_id: str, keywords: Keywords | None) -> None:
+    """Refuse keyword rules that name categories the business does not have (nor had).
+
+    Before anything is taken: a STOP that could not be recorded would be a withdrawal lost.
+
+    Raises:
+        UnknownCategoryError: names the rule, the category and the business's categories.
+    """
+    named = [
+        (rule.word, name)
+        for rule in (keywords.rules if keywords is not None else ())
+        for name in rule.categories or ()
+        if name not in CATEGORIES
+    ]
+    if not named:
+        return
+    categories = ledger.list_categories(business_id)
+    known = {c.name for c in categories}
+    for word, name in named:
+        if name not in known:
+            msg = f"keyword rule {word!r}: {unknown_among(name, categories)}"
+            raise UnknownCategoryError(msg)
 
 
 def _check_all(batch: _Batch, parsed: list[tuple[str, Problem | ParseResult]]) -> None:

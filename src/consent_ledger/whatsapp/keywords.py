@@ -59,6 +59,8 @@ from consent_ledger.model.values import Categories, Immutable, Language
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from consent_ledger.model.taxonomy import Category
+
 
 class KeywordConfigError(InvalidInputError):
     """A keyword rule is malformed, or two rules give one word different meanings."""
@@ -94,17 +96,19 @@ class Match(StrEnum):
     """A button's payload or id, exactly as the business defined it."""
 
 
-def _marketing_categories() -> tuple[str, ...]:
+def marketing_categories(categories: Iterable[Category]) -> tuple[str, ...]:
+    """The names of the MARKETING ones among ``categories``, sorted."""
     return tuple(
-        sorted(
-            name
-            for name, category in CATEGORIES.items()
-            if category.template_category is TemplateCategory.MARKETING
-        )
+        sorted(c.name for c in categories if c.template_category is TemplateCategory.MARKETING)
     )
 
 
-MARKETING_CATEGORIES = _marketing_categories()
+MARKETING_CATEGORIES = marketing_categories(CATEGORIES.values())
+"""The built-in marketing categories: what Meta's "Stop promotions" button withdraws.
+
+A rule that names exactly these withdraws every MARKETING category of the business the
+message was sent to, its own included: ingestion resolves them per business.
+"""
 
 _OPT_OUT, _OPT_IN, _HELP = KeywordKind.OPT_OUT, KeywordKind.OPT_IN, KeywordKind.HELP
 
@@ -191,7 +195,8 @@ class KeywordRule(Immutable):
         kind: Opt-out, opt-in or help.
         language: The language the word belongs to (None for a button payload).
         scope: Which senders and channels it reaches.
-        categories: The categories it withdraws or grants; None for every category.
+        categories: The categories it withdraws or grants; None for every category. Which
+            categories exist depends on the business: ingestion checks them against it.
         match: Compared with the whole text (``text``) or a button's payload (``button``).
     """
 

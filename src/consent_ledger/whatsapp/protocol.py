@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     )
     from consent_ledger.model.history import SubjectHistory, SubjectStatus
     from consent_ledger.model.identifiers import Identifier
-    from consent_ledger.model.taxonomy import TemplateCategory
+    from consent_ledger.model.taxonomy import Category, TemplateCategory
     from consent_ledger.model.values import Provenance
 
 
@@ -37,6 +37,9 @@ class Ledger(Protocol):
 
     def get_business(self, business_id: str) -> BusinessInfo:
         """The business, or BusinessNotFoundError."""
+
+    def list_categories(self, business_id: str) -> list[Category]:
+        """The business's categories: the built-in ones and its own, retired ones too."""
 
     def link_identifiers(
         self,

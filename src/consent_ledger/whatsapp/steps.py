@@ -20,8 +20,14 @@ from consent_ledger.model.commands import (
     RecordSignal,
 )
 from consent_ledger.model.identifiers import Identifier
-from consent_ledger.model.taxonomy import Channel, Method, TemplateCategory
-from consent_ledger.whatsapp.keywords import KeywordKind, Scope
+from consent_ledger.model.taxonomy import CATEGORIES, Channel, Method, TemplateCategory
+from consent_ledger.whatsapp.keywords import (
+    MARKETING_CATEGORIES,
+    Keyword,
+    KeywordKind,
+    Scope,
+    marketing_categories,
+)
 from consent_ledger.whatsapp.signals import (
     CategoryUpdateStage,
     DeliveryError,
@@ -179,7 +185,7 @@ def _inbound(ledger: Ledger, signal: InboundMessage, business_id: str) -> Step:
             business_id=business_id,
             identifier=_identifier(ledger, signal.user, business_id),
             channel=None if keyword.scope is Scope.ALL_CHANNELS else Channel.WHATSAPP,
-            categories=keyword.categories,
+            categories=_withdrawn(ledger, keyword, business_id),
             sender=signal.sender.phone_number_id if keyword.scope is Scope.SENDER else None,
             method=Method.WHATSAPP_THREAD,
             occurred_at=signal.occurred_at,
@@ -203,6 +209,17 @@ def _inbound(ledger: Ledger, signal: InboundMessage, business_id: str) -> Step:
     return Step(action, detail, command)
 
 
+def _withdrawn(ledger: Ledger, keyword: Keyword, business_id: str) -> tuple[str, ...] | None:
+    """The categories an opt-out keyword withdraws from the business (None: every one).
+
+    Meta's "Stop promotions" (a rule naming the built-in marketing categories) withdraws
+    every MARKETING category of the business, the ones it defined included.
+    """
+    if keyword.categories != MARKETING_CATEGORIES:
+        return keyword.categories
+    return marketing_categories(ledger.list_categories(business_id))
+
+
 def _regrant(ledger: Ledger, signal: InboundMessage, business_id: str, said: str) -> OptIn | None:
     """The opt-in that restores the person's latest WhatsApp grant, if it is still valid.
 
@@ -223,12 +240,15 @@ def _regrant(ledger: Ledger, signal: InboundMessage, business_id: str, said: str
     latest = grants[-1]
     if latest.expires_at is not None and latest.expires_at <= occurred_or_now(signal):
         return None
+    granted = _still_grantable(ledger, business_id, latest.granted)
+    if not granted:
+        return None
     assert latest.notice is not None  # noqa: S101 (filtered above)
     return OptIn(
         business_id=business_id,
         identifier=identifier,
         channel=Channel.WHATSAPP,
-        categories=latest.granted,
+        categories=granted,
         notice=str(latest.notice),
         sender=latest.sender,
         expires_at=latest.expires_at,
@@ -240,6 +260,14 @@ def _regrant(ledger: Ledger, signal: InboundMessage, business_id: str, said: str
             signal.evidence, note=f"restores the opt-in #{latest.version}; {said}"
         ),
     )
+
+
+def _still_grantable(ledger: Ledger, business_id: str, granted: tuple[str, ...]) -> tuple[str, ...]:
+    """The categories of ``granted`` the business has not retired since (no new opt-ins)."""
+    if all(name in CATEGORIES for name in granted):
+        return granted  # built-in ones are never retired
+    retired = {c.name for c in ledger.list_categories(business_id) if c.retired}
+    return tuple(name for name in granted if name not in retired)
 
 
 def _preference(

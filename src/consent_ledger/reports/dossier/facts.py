@@ -14,14 +14,14 @@ the checkpoint in: ``gather_dossier(ledger, who, business_id=b, checkpoint=ledge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from consent_ledger.evidence.merkle import leaf_hash
 from consent_ledger.exceptions import InvalidInputError, NoticeNotFoundError
 from consent_ledger.model.notice import content_hash
-from consent_ledger.model.status import Overridden, overridden_withdrawals
+from consent_ledger.model.status import EVERY, Overridden, overridden_withdrawals
 from consent_ledger.storage.log import event_types
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from consent_ledger.model.history import HistoryEntry, SubjectHistory, SubjectStatus
     from consent_ledger.model.identifiers import Identifier
     from consent_ledger.model.notice import NoticeVersion
+    from consent_ledger.model.taxonomy import Category
     from consent_ledger.model.values import NoticeRef
     from consent_ledger.storage.log import StoredRow
 
@@ -92,6 +93,8 @@ class Dossier:
     checkpoint: SignedCheckpoint
     verifier_key: str
     proofs: list[EventProof]
+    categories: dict[str, Category] = field(default_factory=dict)
+    """The business's categories by name, the built-in ones and its own."""
 
     @property
     def subject_id(self) -> UUID:
@@ -102,6 +105,17 @@ class Dossier:
     def overridden(self) -> list[Overridden]:
         """Withdrawals of every category that grants made after them override, row by row."""
         return overridden_withdrawals(self.status.consents)
+
+    @property
+    def categories_named(self) -> list[Category]:
+        """The categories the person's consent, events and notices name, as first named."""
+        names = [state.category for state in self.status.consents]
+        for entry in self.history.entries:
+            names += [*entry.granted, *entry.withdrawn, *entry.confirmed]
+        for check in self.notices:
+            names += check.notice.categories if check.notice is not None else ()
+        named = dict.fromkeys(name for name in names if name != EVERY)
+        return [self.categories[name] for name in named if name in self.categories]
 
     @property
     def erased(self) -> bool:
@@ -157,6 +171,7 @@ def gather_dossier(
         checkpoint=checkpoint,
         verifier_key=ledger.verifier_key().text,
         proofs=_proofs(ledger, rows, checkpoint),
+        categories={c.name: c for c in ledger.list_categories(business_id)},
     )
 
 
