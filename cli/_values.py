@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from consent_ledger.exceptions import InvalidInputError
+from consent_ledger.exceptions import ConsentLedgerError, InvalidInputError
 from consent_ledger.model.taxonomy import Channel, check_category_name
+from consent_ledger.sending.eligibility import policies, policy_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,3 +96,25 @@ NOTICE = NoticeType()
 
 CHANNEL_FILTER = click.Choice([*(c.value for c in Channel), "*"])
 """A channel to filter events by; ``*`` picks opt-outs from every channel."""
+
+
+class PolicyType(click.ParamType):  # type: ignore[type-arg]  # generic only since click 8.3
+    """A policy preset's name, or the path of a policy file (``.json``), read and checked."""
+
+    name = "PRESET|FILE.json"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """The name or path, once the policy is known to be a valid one."""
+        text = str(value)
+        if text.endswith(".json"):
+            try:
+                policy_file(text)
+            except ConsentLedgerError as e:
+                self.fail(str(e), param, ctx)
+            return text
+        if text not in policies():
+            self.fail(f"unknown policy {text!r}; presets: {', '.join(policies())}", param, ctx)
+        return text
+
+
+POLICY = PolicyType()

@@ -26,18 +26,18 @@ from consent_ledger.cli._options import (
     resolve_business,
 )
 from consent_ledger.cli._output import iso, write_csv, write_json
-from consent_ledger.cli._values import one_category_option
+from consent_ledger.cli._values import POLICY, one_category_option
 from consent_ledger.cli._views import caught_up, view_db_option
 from consent_ledger.projections import ConsentStatusView
 
 from consent_ledger import ConsentLedgerError, Identifier
 from consent_ledger.model.identifiers import address, as_identifier
 from consent_ledger.model.taxonomy import TemplateCategory
-from consent_ledger.sending.eligibility import policies, policy_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from consent_ledger import ConsentLedger
     from consent_ledger.sending.eligibility import Decision, RecipientPage
 
 DENIED_EXIT = 3
@@ -93,28 +93,6 @@ def decision_json(identifier: str, decision: Decision) -> dict[str, Any]:
         "event_version": decision.event_version,
         "event_type": decision.event_type,
     }
-
-
-class PolicyType(click.ParamType):  # type: ignore[type-arg]  # generic only since click 8.3
-    """A policy preset's name, or the path of a policy file (``.json``), read and checked."""
-
-    name = "PRESET|FILE.json"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        """The name or path, once the policy is known to be a valid one."""
-        text = str(value)
-        if text.endswith(".json"):
-            try:
-                policy_file(text)
-            except ConsentLedgerError as e:
-                self.fail(str(e), param, ctx)
-            return text
-        if text not in policies():
-            self.fail(f"unknown policy {text!r}; presets: {', '.join(policies())}", param, ctx)
-        return text
-
-
-POLICY = PolicyType()
 
 
 def send_options(*, service_window: bool = True) -> Callable[[F], F]:
@@ -247,12 +225,10 @@ def check(  # noqa: PLR0913 (one parameter per option; the request's come packed
     ledger = open_ledger(db, key_file)
     business_id = resolve_business(ledger, business_id)
     require_business(ledger, business_id)  # a typo is an error, not everyone denied
-    if message_id is not None:
-        from consent_ledger.cli.sends import check_and_record  # noqa: PLC0415
-
-        check_and_record(ledger, identifier, region, request | {"business_id": business_id},
-                         message_id=message_id, template=(template, template_language),
-                         input_given=rows is not None)  # fmt: skip
+    if message_id is not None:  # check --record
+        given = request | {"business_id": business_id}
+        pair = (template, template_language)
+        _record(ledger, identifier, region, given, message_id=message_id, template=pair, rows=rows)
         return
     view = caught_up(ledger.event_log, view_db, db, ConsentStatusView)
     defaults = request | {
@@ -265,6 +241,22 @@ def check(  # noqa: PLR0913 (one parameter per option; the request's come packed
         return
     assert identifier is not None  # noqa: S101 (checked above)
     _check_one(decide, identifier, region, defaults, output_format)
+
+
+def _record(  # noqa: PLR0913 (what check was given)
+    ledger: ConsentLedger,
+    identifier: str | None,
+    region: str | None,
+    request: dict[str, Any],
+    *,
+    message_id: str,
+    template: tuple[str | None, str | None],
+    rows: str | None,
+) -> None:
+    from consent_ledger.cli.sends import check_and_record  # noqa: PLC0415 (only --record)
+
+    check_and_record(ledger, identifier, region, request, message_id=message_id,
+                     template=template, input_given=rows is not None)  # fmt: skip
 
 
 def _check_usage(

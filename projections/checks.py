@@ -25,9 +25,8 @@ from consent_ledger.projections.consent_status import (
     ConsentStatusView,
     _dump,
     _Folded,
-    send_window,
-    sent_json,
 )
+from consent_ledger.projections.sends import send_window, sent_json
 from consent_ledger.projections.views import POSITIONS_TABLE, View, ViewError
 
 from consent_ledger.evidence.derived import REGISTERED

@@ -21,13 +21,17 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
-from consent_ledger.projections.views import View, parse_timestamp
+from consent_ledger.projections.sends import decode_sends, no_sends, send_window, sent_json
+from consent_ledger.projections.status_rows import (
+    answer_of,
+    platform_of,
+    platform_row,
+    status_row,
+)
+from consent_ledger.projections.views import View
 
-from consent_ledger.model.plain import NoticeRef, utc_text
-from consent_ledger.model.sends import SentMessage
 from consent_ledger.model.status import (
     END_OF_TIME,
-    EVERY,
     ConsentState,
     Effect,
     PlatformState,
@@ -36,19 +40,17 @@ from consent_ledger.model.status import (
     platform_states,
     visible,
 )
-from consent_ledger.model.taxonomy import Channel, TemplateCategory
 from consent_ledger.sending.eligibility import Candidate, CandidatePage
-from consent_ledger.sending.limits import MAX_WINDOW
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
     from consent_ledger.model.consent_record import ConsentRecord
+    from consent_ledger.model.sends import SentMessage
     from consent_ledger.storage.log import EventLog, LoggedEvent
     from consent_ledger.storage.view_database import Cursor
 
 CHUNK = 500  # parameters per IN (...) list
-ANY_SENDER = ""  # how a row for every sender is keyed (NULL cannot be part of a key)
 _STATUS_COLUMNS = (
     "subject_id, channel, category, sender, business_id, state, since, expires_at, notice_id, "
     "notice_version, notice_hash, notice_business_name, notice_language, event_version, "
@@ -244,7 +246,7 @@ class ConsentStatusView(View):
             f"SELECT {_STATUS_COLUMNS} FROM {self.status} WHERE subject_id = ?",
             (str(subject_id),),
         )
-        return _answer(rows, (channel, category, sender))
+        return answer_of(rows, (channel, category, sender))
 
     def consent_by_lookup(
         self, lookup: bytes, channel: str, category: str, sender: str | None
@@ -258,15 +260,15 @@ class ConsentStatusView(View):
         """
         rows = self.database.query(self._by_lookup, (lookup,))
         if not rows:
-            return None, None, [], _NO_SENDS
+            return None, None, [], no_sends
         subject, answers, sends = rows[0]
         consent, platform = orjson.loads(answers)
-        state = _answer(consent, (channel, category, sender))
+        state = answer_of(consent, (channel, category, sender))
         return (
             UUID(subject),
             state,
-            [_platform(row) for row in platform],
-            functools.partial(_sends, sends),  # read only by a policy that limits sends
+            [platform_of(row) for row in platform],
+            functools.partial(decode_sends, sends),  # read only by a policy that limits sends
         )
 
     def sends(self, subject_id: UUID) -> list[SentMessage]:
@@ -274,7 +276,7 @@ class ConsentStatusView(View):
         rows = self.database.query(
             f"SELECT sends FROM {self.subjects} WHERE subject_id = ?", (str(subject_id),)
         )
-        return _sends(rows[0][0]) if rows else []
+        return decode_sends(rows[0][0]) if rows else []
 
     def platform(self, subject_id: UUID) -> list[PlatformState]:
         """The latest marketing stop or resume per sender."""
@@ -283,7 +285,7 @@ class ConsentStatusView(View):
             f"FROM {self.platform_table} WHERE subject_id = ?",
             (str(subject_id),),
         )
-        return [_platform(row) for row in rows]
+        return [platform_of(row) for row in rows]
 
     def subject_ids(self) -> list[UUID]:
         """Every person the view knows."""
@@ -350,25 +352,8 @@ class ConsentStatusView(View):
         )
         by_subject: dict[str, list[PlatformState]] = defaultdict(list)
         for row in rows:
-            by_subject[row[0]].append(_platform(row))
+            by_subject[row[0]].append(platform_of(row))
         return {subject: tuple(states) for subject, states in by_subject.items()}
-
-
-def _answer(rows: Sequence[Sequence[Any]], key: tuple[str, str, str | None]) -> ConsentState | None:
-    """Of a person's status rows, the one that answers for ``key``, as the answer for it.
-
-    Rows for the key and its stand-ins ('*' channel or category, every sender) form a
-    chain: the one naming most parts is exact (see status.answer_states).
-    """
-    channel, category, sender = key
-    senders = (sender or ANY_SENDER, ANY_SENDER)
-    best, best_rank = None, -1
-    for row in rows:
-        if row[1] in (channel, EVERY) and row[2] in (category, EVERY) and row[3] in senders:
-            rank = (row[1] != EVERY) + (row[2] != EVERY) + (row[3] != ANY_SENDER)
-            if rank > best_rank:
-                best, best_rank = row, rank
-    return None if best is None else _state(best, key)
 
 
 def _chunks(items: list[str]) -> Iterable[list[str]]:
@@ -434,151 +419,8 @@ class _Folded:
     def add(self, subject: str, business_id: str, effects: list[Effect]) -> str:
         """Fold a subject's rows in; return them as the JSON a check reads."""
         seen = visible(effects, END_OF_TIME, END_OF_TIME)
-        status = [_status_row(subject, business_id, s) for s in answer_states(seen)]
-        platform = [_platform_row(subject, p) for p in platform_states(seen)]
+        status = [status_row(subject, business_id, s) for s in answer_states(seen)]
+        platform = [platform_row(subject, p) for p in platform_states(seen)]
         self.status += status
         self.platform += platform
         return orjson.dumps([status, platform]).decode()
-
-
-def _status_row(subject: str, business_id: str, state: ConsentState) -> tuple[Any, ...]:
-    notice = state.notice
-    return (
-        subject,
-        str(state.channel),
-        state.category,
-        state.sender or ANY_SENDER,
-        business_id,
-        str(state.state),
-        utc_text(state.since),
-        utc_text(state.expires_at) if state.expires_at else None,
-        notice.notice_id if notice else None,
-        notice.version if notice else None,
-        notice.content_hash if notice else None,
-        notice.business_name if notice else None,
-        notice.language if notice else None,
-        state.event_version,
-        state.event_type,
-    )
-
-
-@functools.lru_cache(maxsize=1024)
-def _notice(
-    notice_id: str, version: int, content_hash: str, business_name: str, language: str
-) -> NoticeRef:
-    """One shared object per notice version (a ledger has few): rows need not rebuild it."""
-    return NoticeRef(
-        notice_id=notice_id,
-        version=version,
-        content_hash=content_hash,
-        business_name=business_name,
-        language=language,
-    )
-
-
-def _state(row: Sequence[Any], key: tuple[str, str, str | None] | None = None) -> ConsentState:
-    """The state a row holds; with ``key``, as the answer for that key (a stand-in's row)."""
-    (
-        _,
-        channel,
-        category,
-        sender,
-        _,
-        state,
-        since,
-        expires_at,
-        notice_id,
-        notice_version,
-        notice_hash,
-        business_name,
-        language,
-        event_version,
-        event_type,
-    ) = row
-    notice = None
-    if notice_id is not None:
-        notice = _notice(notice_id, notice_version, notice_hash, business_name, language)
-    if key is not None:
-        channel, category, sender = key
-    return ConsentState(
-        channel=channel,
-        category=category,
-        sender=sender or None,
-        state=State(state),
-        since=parse_timestamp(since),
-        expires_at=parse_timestamp(expires_at) if expires_at else None,
-        notice=notice,
-        event_version=event_version,
-        event_type=event_type,
-    )
-
-
-def _platform_row(subject: str, state: PlatformState) -> tuple[Any, ...]:
-    return (
-        subject,
-        state.sender or ANY_SENDER,
-        int(state.stopped),
-        utc_text(state.since),
-        state.event_version,
-        state.event_type,
-    )
-
-
-def _platform(row: Sequence[Any]) -> PlatformState:
-    _, sender, stopped, since, event_version, event_type = row
-    return PlatformState(
-        sender=sender or None,
-        stopped=bool(stopped),
-        since=parse_timestamp(since),
-        event_version=event_version,
-        event_type=event_type,
-    )
-
-
-def sent_json(event: Any) -> list[Any]:
-    """A send as the view keeps it: when, category, template category, sender, channel."""
-    return [
-        utc_text(event.provenance.occurred_at),
-        event.category,
-        str(event.template_category),
-        event.sender,
-        str(event.channel),
-    ]
-
-
-def send_window(sends: list[list[Any]]) -> list[list[Any]]:
-    """The sends a limit may count: those within 31 days of the latest, oldest first.
-
-    Relative to the latest send, not to the clock, so a view rebuilt from the log keeps
-    the same rows as one caught up as the sends came.
-    """
-    if not sends:
-        return []
-    ordered = sorted(sends, key=lambda s: s[0])
-    since = utc_text(parse_timestamp(ordered[-1][0]) - MAX_WINDOW)
-    return [s for s in ordered if s[0] > since]
-
-
-def _sends(text: str) -> list[SentMessage]:
-    return [
-        SentMessage(
-            sent_at=parse_timestamp(sent_at),
-            category=category,
-            template_category=_TEMPLATE_CATEGORIES[template_category],
-            sender=sender,
-            channel=_CHANNELS[channel],
-        )
-        for sent_at, category, template_category, sender, channel in orjson.loads(text)
-    ]
-
-
-# Lookups instead of the enum constructors: a check decodes a person's sends each time.
-_TEMPLATE_CATEGORIES = {t.value: t for t in TemplateCategory}
-_CHANNELS = {c.value: c for c in Channel}
-
-
-def _no_sends() -> list[SentMessage]:
-    return []
-
-
-_NO_SENDS = _no_sends
